@@ -1,0 +1,171 @@
+"""Django settings, 12-factor style: every knob is an optional environment variable.
+
+With nothing set, the project runs on an embedded PostgreSQL (``pgserver``) under ``.duragraph/``;
+``manage.py dev`` adds an embedded NATS. See README.md "Configuration" for the full list.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+
+from duragraph_site import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _secret_key() -> str:
+    """``SECRET_KEY`` from the environment, else one generated once and kept under .duragraph/."""
+    if key := env.str("SECRET_KEY", default=""):
+        return key
+    path = embedded.home() / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "pgtrigger",
+    "django_prometheus",
+    "duragraph_site",
+    "events",
+    "assistants",
+    "threads",
+    "runs",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "events.context.EventContextMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "duragraph_site.urls"
+ASGI_APPLICATION = "duragraph_site.asgi.application"
+WSGI_APPLICATION = "duragraph_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    """``DATABASE_URL`` if set, else the embedded cluster (attached on first connection)."""
+    pool = {"min_size": 1, "max_size": env.int("DATABASE_POOL_SIZE", default=20), "timeout": 10}
+    if url := env.str("DATABASE_URL", default=""):
+        config = env.db_url_config(url)
+        options = config.setdefault("OPTIONS", {})
+        # libpq's ?host=/socket/dir lands in OPTIONS; Django expects it in HOST.
+        if "host" in options:
+            config["HOST"] = options.pop("host")
+        config["EMBEDDED"] = False
+    else:
+        config = {"NAME": embedded.PG_DATABASE, "USER": embedded.PG_USER, "HOST": "", "PORT": "", "OPTIONS": {}}
+        config["EMBEDDED"] = True
+    config["ENGINE"] = "duragraph_site.db"
+    config["OPTIONS"].setdefault("pool", pool)
+    config["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = embedded.home() / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# -- API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "duragraph_site.api_errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DuraGraph",
+    "DESCRIPTION": "LangGraph-Platform-compatible control plane for durable agent workflows.",
+    "VERSION": "0.1.0",
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+
+# -- Live updates and workers ----------------------------------------------------------------
+NATS_URL = env.str("NATS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# -- Logging ---------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}
+
+# -- Runs ------------------------------------------------------------------------------------
+#: Seconds a worker's lease on a run lasts without renewal.
+DURAGRAPH_LEASE_SECONDS = env.float("DURAGRAPH_LEASE_SECONDS", default=30.0)
+#: Attempts a run gets when its worker vanishes (lease expiry) before it ends as ``error``.
+DURAGRAPH_RUN_MAX_ATTEMPTS = env.int("DURAGRAPH_RUN_MAX_ATTEMPTS", default=3)
+#: Backoff between those attempts (runs.domain.RetryPolicy).
+DURAGRAPH_RETRY_POLICY = {
+    "base_seconds": env.float("DURAGRAPH_RETRY_BASE_SECONDS", default=1.0),
+    "factor": env.float("DURAGRAPH_RETRY_FACTOR", default=2.0),
+    "max_seconds": env.float("DURAGRAPH_RETRY_MAX_SECONDS", default=60.0),
+}

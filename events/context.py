@@ -1,0 +1,73 @@
+"""Who caused the events being appended: the actor and request id, as event metadata.
+
+The middleware sets them per HTTP request; management commands and workers set them with
+:func:`bound`. :func:`events.store.append` merges them into every event's metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from django.http import HttpRequest, HttpResponse
+
+_metadata: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("event_metadata", default={})  # noqa: B039 - never mutated
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def current() -> dict[str, Any]:
+    """The metadata bound in this context (do not mutate)."""
+    return _metadata.get()
+
+
+@contextlib.contextmanager
+def bound(**metadata: Any) -> Iterator[None]:
+    """Add *metadata* to every event appended inside the block."""
+    token = _metadata.set({**_metadata.get(), **metadata})
+    try:
+        yield
+    finally:
+        _metadata.reset(token)
+
+
+def _request_metadata(request: HttpRequest) -> dict[str, Any]:
+    request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    user = getattr(request, "user", None)
+    actor = f"user:{user.pk}" if user is not None and user.is_authenticated else "api"
+    return {"actor": actor, "request_id": request_id[:100]}
+
+
+class EventContextMiddleware:
+    """Binds actor and request id for the request and echoes ``X-Request-ID`` in the response."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        metadata = _request_metadata(request)
+        with bound(**metadata):
+            response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = metadata["request_id"]
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        metadata = _request_metadata(request)
+        with bound(**metadata):
+            response = await self.get_response(request)
+        response[REQUEST_ID_HEADER] = metadata["request_id"]
+        return response

@@ -1,0 +1,59 @@
+"""The run read model: a projection of the run event streams, and the work queue.
+
+Pending rows are the queue (claimed with ``FOR UPDATE SKIP LOCKED``). Only ``runs.services``
+(and the projection rebuild) write these rows.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from runs.domain import MultitaskStrategy, RunStatus
+
+
+class Run(models.Model):
+    run_id = models.UUIDField(primary_key=True)
+    thread = models.ForeignKey(
+        "threads.Thread", on_delete=models.DO_NOTHING, db_constraint=False, related_name="runs"
+    )
+    assistant = models.ForeignKey(
+        "assistants.Assistant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="runs"
+    )
+    status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in RunStatus])
+    #: The event-stream version this row reflects (optimistic concurrency).
+    version = models.PositiveIntegerField()
+    #: The fencing token of the current lease.
+    lease_epoch = models.PositiveIntegerField(default=0)
+    worker_id = models.CharField(max_length=255, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField()
+    available_at = models.DateTimeField()
+    multitask_strategy = models.CharField(max_length=16, choices=[(s.value, s.value) for s in MultitaskStrategy])
+    kwargs = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict)
+    error = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    interrupts = models.JSONField(default=dict)
+    cancel_reason = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["thread", "created_at"], name="runs_thread_created_idx"),
+            models.Index(
+                fields=["available_at", "created_at"],
+                name="runs_pending_queue_idx",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="runs_running_lease_idx",
+                condition=models.Q(status="running"),
+            ),
+            models.Index(fields=["status", "created_at"], name="runs_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} ({self.status})"

@@ -1,0 +1,282 @@
+"""Run commands. Each is one transaction: run events + thread status + read models + outbox.
+
+Lock order, everywhere: the thread row first, then run rows. Run creation must lock the thread
+(multitask strategies look at its other runs), so every transition that may change the thread's
+status locks the thread first too; otherwise the two would deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assistants.models import Assistant
+from duragraph_site import ids
+from duragraph_site.errors import Conflict, NotFound
+from events import projections
+from runs import domain, projection
+from runs.models import Run
+from threads import domain as thread_domain
+from threads import projection as thread_projection
+from threads import services as thread_services
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+ACTIVE = [status.value for status in domain.ACTIVE_STATUSES]
+BUSY_MESSAGE = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run leased to a worker: every write the worker makes must name this epoch."""
+
+    run: Run
+    lease_epoch: int
+
+
+def _default_max_attempts() -> int:
+    return settings.DURAGRAPH_RUN_MAX_ATTEMPTS
+
+
+def _default_lease_seconds() -> float:
+    return settings.DURAGRAPH_LEASE_SECONDS
+
+
+# -- creating --------------------------------------------------------------------------------
+def run_create(
+    *,
+    thread_id: uuid.UUID,
+    assistant_id: uuid.UUID,
+    kwargs: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    multitask_strategy: str = domain.MultitaskStrategy.ENQUEUE,
+    after_seconds: float = 0,
+    max_attempts: int | None = None,
+    run_id: uuid.UUID | None = None,
+) -> Run:
+    """Queue a run on a thread, applying the multitask strategy to the thread's active runs.
+
+    Raises:
+        NotFound: unknown thread or assistant.
+        Conflict: the thread has an active run and the strategy is ``reject``.
+        InvalidInput: bad kwargs, metadata or strategy.
+    """
+    now = timezone.now()
+    run_id = run_id or ids.new_id()
+    with transaction.atomic():
+        thread = thread_projection.load_for_update(thread_id)
+        if not Assistant.objects.filter(assistant_id=assistant_id).exists():
+            raise NotFound(f"Assistant {assistant_id} not found")
+        new_events = domain.create(
+            run_id=run_id,
+            thread_id=thread_id,
+            assistant_id=assistant_id,
+            kwargs=kwargs or {},
+            metadata=metadata or {},
+            multitask_strategy=multitask_strategy,
+            max_attempts=max_attempts or _default_max_attempts(),
+            now=now,
+            after_seconds=after_seconds,
+        )
+        strategy = new_events[0].multitask_strategy
+        _apply_multitask_strategy(thread_id, strategy, new_run_id=run_id, now=now)
+        run = _record(None, new_events, now=now)
+        _sync_thread_status(thread, run, now=now)
+        return Run.objects.get(run_id=run_id)
+
+
+def _apply_multitask_strategy(
+    thread_id: uuid.UUID, strategy: domain.MultitaskStrategy, *, new_run_id: uuid.UUID, now: datetime
+) -> None:
+    """What a new run does to the active runs of its (locked) thread."""
+    if strategy is domain.MultitaskStrategy.ENQUEUE:
+        return
+    active = [projection.to_state(row) for row in Run.objects.select_for_update().filter(thread_id=thread_id, status__in=ACTIVE)]
+    if not active:
+        return
+    if strategy is domain.MultitaskStrategy.REJECT:
+        raise Conflict(BUSY_MESSAGE)
+    action = domain.CancelAction.ROLLBACK if strategy is domain.MultitaskStrategy.ROLLBACK else domain.CancelAction.INTERRUPT
+    for state in active:
+        reason = f"superseded by run {new_run_id} (multitask_strategy={strategy.value})"
+        _record(state, domain.cancel(state, action=action, reason=reason), now=now)
+
+
+# -- the lease holder's writes ---------------------------------------------------------------
+def run_start(*, run_id: uuid.UUID, worker_id: str, lease_seconds: float | None = None) -> Claim:
+    """Lease one specific pending run to *worker_id* (the queue claims in bulk in SQL)."""
+    now = timezone.now()
+    with transaction.atomic():
+        state = projection.load_for_update(run_id)
+        new_events = domain.start(state, worker_id=worker_id, lease_seconds=lease_seconds or _default_lease_seconds(), now=now)
+        run = _record(state, new_events, now=now, metadata={"worker_id": worker_id})
+        return Claim(run=Run.objects.get(run_id=run_id), lease_epoch=run.lease_epoch)
+
+
+def run_renew_lease(*, run_id: uuid.UUID, lease_epoch: int, lease_seconds: float | None = None) -> Run:
+    """Extend the lease; StaleLease if *lease_epoch* is no longer the run's."""
+    now = timezone.now()
+    with transaction.atomic():
+        state = projection.load_for_update(run_id)
+        new_events = domain.renew_lease(state, lease_epoch=lease_epoch, lease_seconds=lease_seconds or _default_lease_seconds(), now=now)
+        _record(state, new_events, now=now, metadata={"lease_epoch": lease_epoch})
+        return Run.objects.get(run_id=run_id)
+
+
+def run_complete(*, run_id: uuid.UUID, lease_epoch: int, output: Any = None) -> Run:
+    """End the run as ``success``; *output* becomes the thread's values."""
+    return _end(run_id, lambda state: domain.complete(state, lease_epoch=lease_epoch, output=output), lease_epoch)
+
+
+def run_fail(*, run_id: uuid.UUID, lease_epoch: int, error: str, message: str) -> Run:
+    """End the run as ``error`` with the exception class name and message."""
+    return _end(run_id, lambda state: domain.fail(state, lease_epoch=lease_epoch, error=error, message=message), lease_epoch)
+
+
+def run_time_out(*, run_id: uuid.UUID, lease_epoch: int | None, message: str) -> Run:
+    """End the run as ``timeout`` (by its worker, or by the system with *lease_epoch* None)."""
+    return _end(run_id, lambda state: domain.time_out(state, lease_epoch=lease_epoch, message=message), lease_epoch)
+
+
+def run_interrupt(*, run_id: uuid.UUID, lease_epoch: int, interrupts: Mapping[str, Any], output: Any = None) -> Run:
+    """Park the run at an interrupt; the thread becomes ``interrupted``."""
+    return _end(
+        run_id,
+        lambda state: domain.interrupt(state, lease_epoch=lease_epoch, interrupts=interrupts, output=output),
+        lease_epoch,
+    )
+
+
+def _end(run_id: uuid.UUID, command: Any, lease_epoch: int | None) -> Run:
+    now = timezone.now()
+    with transaction.atomic():
+        thread, state = _load_thread_and_run(run_id)
+        run = _record(state, command(state), now=now, metadata={"lease_epoch": lease_epoch})
+        thread = _sync_thread_status(thread, run, now=now)
+        if run.output is not None:
+            thread_services.thread_record_values(thread, values=run.output, now=now)
+        return Run.objects.get(run_id=run_id)
+
+
+# -- operators and users ---------------------------------------------------------------------
+def run_cancel(
+    *, run_id: uuid.UUID, thread_id: uuid.UUID | None = None, action: str = domain.CancelAction.INTERRUPT, reason: str = "cancelled by user"
+) -> Run | None:
+    """Cancel a pending or running run; ``rollback`` deletes it too (then returns None).
+
+    A running worker learns of it at its next write (its lease is no longer valid).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        thread, state = _load_thread_and_run(run_id, thread_id=thread_id)
+        run = _record(state, domain.cancel(state, action=action, reason=reason), now=now)
+        _sync_thread_status(thread, run, now=now)
+        return None if run.deleted else Run.objects.get(run_id=run_id)
+
+
+def run_requeue(*, run_id: uuid.UUID, reason: str = "requeued by operator") -> Run:
+    """Send an ``error``/``timeout`` run back to the queue with a fresh retry budget."""
+    now = timezone.now()
+    with transaction.atomic():
+        thread, state = _load_thread_and_run(run_id)
+        run = _record(state, domain.requeue(state, now=now, reason=reason), now=now)
+        _sync_thread_status(thread, run, now=now)
+        return Run.objects.get(run_id=run_id)
+
+
+def run_delete(*, run_id: uuid.UUID, thread_id: uuid.UUID | None = None) -> None:
+    """Delete a finished run (Conflict while it is pending or running)."""
+    now = timezone.now()
+    with transaction.atomic():
+        thread, state = _load_thread_and_run(run_id, thread_id=thread_id)
+        run = _record(state, domain.delete(state), now=now)
+        _sync_thread_status(thread, run, now=now)
+
+
+def runs_delete_for_thread(*, thread_id: uuid.UUID) -> int:
+    """Cancel and delete every run of a thread that is being deleted (thread already locked)."""
+    now = timezone.now()
+    count = 0
+    for row in Run.objects.select_for_update().filter(thread_id=thread_id).order_by("created_at"):
+        state = projection.to_state(row)
+        if state.is_active:
+            new_events = domain.cancel(state, action=domain.CancelAction.ROLLBACK, reason=f"thread {thread_id} deleted")
+        else:
+            new_events = domain.delete(state)
+        _record(state, new_events, now=now)
+        count += 1
+    return count
+
+
+def runs_reap_expired_leases(*, now: datetime | None = None, policy: domain.RetryPolicy | None = None) -> list[Run]:
+    """Expire every lease past its deadline: retry with backoff while attempts remain, else fail.
+
+    Each run is handled in its own transaction, so one bad row cannot block the others.
+    """
+    now = now or timezone.now()
+    policy = policy or domain.RetryPolicy(**settings.DURAGRAPH_RETRY_POLICY)
+    expired = Run.objects.filter(status=domain.RunStatus.RUNNING, lease_expires_at__lte=now).values_list("run_id", flat=True)
+    reaped: list[Run] = []
+    for run_id in list(expired):
+        with transaction.atomic():
+            thread, state = _load_thread_and_run(run_id)
+            if domain.decide_retry(state, now=now, policy=policy) is None:
+                continue  # renewed or finished since we looked
+            run = _record(state, domain.expire_lease(state, now=now, policy=policy), now=now)
+            _sync_thread_status(thread, run, now=now)
+            reaped.append(Run.objects.get(run_id=run_id))
+    return reaped
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _load_thread_and_run(
+    run_id: uuid.UUID, *, thread_id: uuid.UUID | None = None
+) -> tuple[thread_domain.ThreadState, domain.RunState]:
+    """Lock the run's thread, then the run (the project's lock order)."""
+    run_thread_id = Run.objects.filter(run_id=run_id).values_list("thread_id", flat=True).first()
+    if run_thread_id is None or (thread_id is not None and run_thread_id != thread_id):
+        raise NotFound(f"Run {run_id} not found")
+    thread = thread_projection.load_for_update(run_thread_id)
+    return thread, projection.load_for_update(run_id)
+
+
+def _sync_thread_status(
+    thread: thread_domain.ThreadState, run: domain.RunState, *, now: datetime
+) -> thread_domain.ThreadState:
+    """Keep the thread's status true after *run* changed (the thread row is locked)."""
+    has_active = Run.objects.filter(thread_id=thread.thread_id, status__in=ACTIVE).exists()
+    status = thread_domain.status_after_runs(
+        has_active_run=has_active,
+        last_run_status=None if run.deleted else run.status.value,
+        last_run_cancelled=run.cancel_reason is not None,
+    )
+    return thread_services.thread_record_status(
+        thread,
+        status=status,
+        run_id=run.run_id,
+        error=run.error if status is thread_domain.ThreadStatus.ERROR else None,
+        interrupts=run.interrupts if status is thread_domain.ThreadStatus.INTERRUPTED else None,
+        now=now,
+    )
+
+
+def _record(
+    state: domain.RunState | None, new_events: list, *, now: datetime, metadata: dict[str, Any] | None = None
+) -> domain.RunState:
+    key = state if state is not None else new_events[0]  # a RunCreated names its thread and run
+    return projections.record(
+        projection.PROJECTION,
+        projection.stream(key.thread_id, key.run_id),
+        state,
+        new_events,
+        expected_version=state.version if state is not None else 0,
+        now=now,
+        metadata=metadata,
+    )

@@ -1,0 +1,90 @@
+"""The thread read model as a projection: ThreadState <-> ``threads.Thread`` row, and its stream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from duragraph_site.errors import NotFound
+from events import projections
+from events.store import Stream
+from threads import domain
+from threads.models import Thread
+
+if TYPE_CHECKING:
+    import uuid
+
+
+def stream(thread_id: uuid.UUID) -> Stream:
+    return Stream(type=domain.STREAM_TYPE, id=thread_id, subject=f"duragraph.threads.{thread_id}")
+
+
+def to_state(row: Thread) -> domain.ThreadState:
+    return domain.ThreadState(
+        thread_id=row.thread_id,
+        version=row.version,
+        status=domain.ThreadStatus(row.status),
+        metadata=row.metadata,
+        config=row.config,
+        values=row.values,
+        interrupts=row.interrupts,
+        error=row.error,
+        ttl=row.ttl,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        state_updated_at=row.state_updated_at,
+        copied_from=row.copied_from,
+    )
+
+
+def _columns(state: domain.ThreadState) -> dict:
+    return {
+        "status": state.status.value,
+        "metadata": dict(state.metadata),
+        "config": dict(state.config),
+        "values": state.values,
+        "interrupts": dict(state.interrupts),
+        "error": dict(state.error) if state.error is not None else None,
+        "ttl": dict(state.ttl) if state.ttl is not None else None,
+        "copied_from": state.copied_from,
+        "version": state.version,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "state_updated_at": state.state_updated_at,
+    }
+
+
+def save(state: domain.ThreadState, previous: domain.ThreadState | None) -> None:
+    if state.deleted:
+        Thread.objects.filter(thread_id=state.thread_id).delete()
+    elif previous is None or previous.deleted:
+        Thread.objects.create(thread_id=state.thread_id, **_columns(state))
+    else:
+        Thread.objects.filter(thread_id=state.thread_id).update(**_columns(state))
+
+
+def read(thread_id: uuid.UUID) -> domain.ThreadState | None:
+    row = Thread.objects.filter(thread_id=thread_id).first()
+    return to_state(row) if row is not None else None
+
+
+def load_for_update(thread_id: uuid.UUID) -> domain.ThreadState:
+    """The thread's state with its row locked; NotFound if absent."""
+    row = Thread.objects.select_for_update().filter(thread_id=thread_id).first()
+    if row is None:
+        raise NotFound(f"Thread with ID {thread_id} not found")
+    return to_state(row)
+
+
+def reset() -> int:
+    count, _ = Thread.objects.all().delete()
+    return count
+
+
+PROJECTION = projections.Projection(
+    stream_type=domain.STREAM_TYPE,
+    event_types=domain.EVENT_TYPES,
+    apply=domain.apply,
+    read=read,
+    save=save,
+    reset=reset,
+)
