@@ -58,7 +58,9 @@ class AssistantDeleted(DomainEvent):
     pass
 
 
-EVENT_TYPES = EventTypes(AssistantCreated, AssistantUpdated, AssistantVersionActivated, AssistantDeleted)
+EVENT_TYPES = EventTypes(
+    AssistantCreated, AssistantUpdated, AssistantVersionActivated, AssistantDeleted
+)
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -100,7 +102,9 @@ class AssistantState:
 
 
 # -- commands --------------------------------------------------------------------------------
-def mirror_context(config: Mapping[str, Any], context: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def mirror_context(
+    config: Mapping[str, Any], context: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """LangGraph keeps ``config.configurable`` and ``context`` equal when only one is given."""
     config = dict(config)
     configurable = config.get("configurable")
@@ -114,7 +118,13 @@ def mirror_context(config: Mapping[str, Any], context: Mapping[str, Any]) -> tup
 
 
 def _validated(
-    *, graph_id: str, config: Mapping[str, Any], context: Mapping[str, Any], metadata: Mapping[str, Any], name: str, description: str | None
+    *,
+    graph_id: str,
+    config: Mapping[str, Any],
+    context: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    name: str,
+    description: str | None,
 ) -> dict[str, Any]:
     if not isinstance(graph_id, str) or not graph_id:
         raise InvalidInput("graph_id must be a non-empty string")
@@ -125,7 +135,14 @@ def _validated(
     if description is not None and not isinstance(description, str):
         raise InvalidInput("description must be a string")
     config, context = mirror_context(config, context)
-    return {"graph_id": graph_id, "config": config, "context": context, "metadata": dict(metadata), "name": name, "description": description}
+    return {
+        "graph_id": graph_id,
+        "config": config,
+        "context": context,
+        "metadata": dict(metadata),
+        "name": name,
+        "description": description,
+    }
 
 
 def create(

@@ -44,7 +44,9 @@ class AssistantVersion(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["assistant", "version"], name="assistants_version_uniq"),
+            models.UniqueConstraint(
+                fields=["assistant", "version"], name="assistants_version_uniq"
+            ),
         ]
         ordering = ["-version"]
 

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 def stream(assistant_id: uuid.UUID) -> Stream:
-    return Stream(type=domain.STREAM_TYPE, id=assistant_id, subject=f"duragraph.assistants.{assistant_id}")
+    return Stream(
+        type=domain.STREAM_TYPE, id=assistant_id, subject=f"duragraph.assistants.{assistant_id}"
+    )
 
 
 def to_state(row: Assistant, versions: list[AssistantVersion]) -> domain.AssistantState:

@@ -73,7 +73,13 @@ def assistant_update(
     with transaction.atomic():
         state = projection.load_for_update(assistant_id)
         new_events = domain.update(
-            state, graph_id=graph_id, config=config, context=context, metadata=metadata, name=name, description=description
+            state,
+            graph_id=graph_id,
+            config=config,
+            context=context,
+            metadata=metadata,
+            name=name,
+            description=description,
         )
         _record(state, new_events, assistant_id=assistant_id)
         return Assistant.objects.get(assistant_id=assistant_id)

@@ -22,7 +22,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": exc.message}, status=exc.status_code)
     if isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
         views.set_rollback()
-        return Response({"detail": _validation_message(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(
+            {"detail": _validation_message(exc.detail)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY
+        )
     response = views.exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
@@ -32,7 +34,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def _validation_message(detail: Any, path: str = "") -> str:
     """Flatten DRF's nested error detail into ``field.sub: message; other: message``."""
     if isinstance(detail, dict):
-        parts = [_validation_message(value, f"{path}.{key}" if path else str(key)) for key, value in detail.items()]
+        parts = [
+            _validation_message(value, f"{path}.{key}" if path else str(key))
+            for key, value in detail.items()
+        ]
         return "; ".join(part for part in parts if part)
     if isinstance(detail, list):
         messages = [_validation_message(item, path) for item in detail]

@@ -193,7 +193,9 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing accepted connections on {host}:{port} within {timeout}s") from None
+                raise TimeoutError(
+                    f"nothing accepted connections on {host}:{port} within {timeout}s"
+                ) from None
             time.sleep(0.02)
 
 
@@ -215,7 +217,16 @@ class EmbeddedNats:
         store_dir.mkdir(parents=True, exist_ok=True)
         port = free_port(preferred_port)
         process = subprocess.Popen(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)],
+            [
+                nats_server_binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-js",
+                "-sd",
+                str(store_dir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=open(store_dir / "nats-server.log", "ab"),  # noqa: SIM115 - owned by the child
             start_new_session=True,

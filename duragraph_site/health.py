@@ -48,12 +48,19 @@ def check_nats(url: str, timeout: float = 1.0) -> dict[str, Any]:
         parts = urlsplit(server.strip() if "://" in server else f"nats://{server.strip()}")
         started = time.perf_counter()
         try:
-            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=timeout) as sock:
+            with socket.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or 4222), timeout=timeout
+            ) as sock:
                 greeting = sock.recv(4096)
         except OSError as error:
             errors.append(f"{parts.netloc}: {error}")
             continue
         if greeting.startswith(b"INFO "):
-            return {"configured": True, "ok": True, "server": parts.netloc, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+            return {
+                "configured": True,
+                "ok": True,
+                "server": parts.netloc,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
         errors.append(f"{parts.netloc}: not a NATS server")
     return {"configured": True, "ok": False, "error": "; ".join(errors)}

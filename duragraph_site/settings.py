@@ -101,7 +101,13 @@ def _database() -> dict:
             config["HOST"] = options.pop("host")
         config["EMBEDDED"] = False
     else:
-        config = {"NAME": embedded.PG_DATABASE, "USER": embedded.PG_USER, "HOST": "", "PORT": "", "OPTIONS": {}}
+        config = {
+            "NAME": embedded.PG_DATABASE,
+            "USER": embedded.PG_USER,
+            "HOST": "",
+            "PORT": "",
+            "OPTIONS": {},
+        }
         config["EMBEDDED"] = True
     config["ENGINE"] = "duragraph_site.db"
     config["OPTIONS"].setdefault("pool", pool)

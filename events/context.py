@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -18,13 +20,15 @@ if TYPE_CHECKING:
 
     from django.http import HttpRequest, HttpResponse
 
-_metadata: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("event_metadata", default={})  # noqa: B039 - never mutated
+_metadata: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "event_metadata", default=MappingProxyType({})
+)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-def current() -> dict[str, Any]:
-    """The metadata bound in this context (do not mutate)."""
+def current() -> Mapping[str, Any]:
+    """The metadata bound in this context (read-only)."""
     return _metadata.get()
 
 

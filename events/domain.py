@@ -88,7 +88,9 @@ def check_sequence(current_version: int, recorded: Recorded[Any]) -> None:
 
 
 def fold(
-    apply: Callable[[S | None, Recorded[Any]], S], records: Iterable[Recorded[Any]], state: S | None = None
+    apply: Callable[[S | None, Recorded[Any]], S],
+    records: Iterable[Recorded[Any]],
+    state: S | None = None,
 ) -> S | None:
     """Fold *records* onto *state* (None: a new stream) with an aggregate's ``apply``."""
     for recorded in records:
@@ -126,7 +128,11 @@ def _json_problem(value: Any, path: str) -> str | None:
     if value is None or isinstance(value, str | bool | int):
         return None
     if isinstance(value, float):
-        return None if value == value and value not in (float("inf"), float("-inf")) else f"{path} is not a finite number"
+        return (
+            None
+            if value == value and value not in (float("inf"), float("-inf"))
+            else f"{path} is not a finite number"
+        )
     if isinstance(value, list):
         for index, item in enumerate(value):
             if problem := _json_problem(item, f"{path}[{index}]"):

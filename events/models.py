@@ -30,7 +30,9 @@ class Event(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["stream_id", "version"], name=STREAM_VERSION_CONSTRAINT),
+            models.UniqueConstraint(
+                fields=["stream_id", "version"], name=STREAM_VERSION_CONSTRAINT
+            ),
         ]
         triggers = [
             pgtrigger.Protect(
@@ -59,7 +61,9 @@ class Outbox(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    event = models.ForeignKey(Event, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    event = models.ForeignKey(
+        Event, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     subject = models.CharField(max_length=255)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")

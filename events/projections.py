@@ -64,14 +64,20 @@ def record(
     """
     if not new_events:
         return previous
-    recorded = store.append(stream, expected_version=expected_version, events=new_events, now=now, metadata=metadata)
+    recorded = store.append(
+        stream, expected_version=expected_version, events=new_events, now=now, metadata=metadata
+    )
     state = fold(projection.apply, recorded, previous)
     projection.save(state, previous)
     return state
 
 
 def decode(event: store.StoredEvent, event_types: EventTypes) -> Recorded[Any]:
-    return Recorded(event=event_types.decode(event.type, event.payload), version=event.version, at=event.created_at)
+    return Recorded(
+        event=event_types.decode(event.type, event.payload),
+        version=event.version,
+        at=event.created_at,
+    )
 
 
 _registry: dict[str, Projection] = {}
@@ -85,7 +91,9 @@ def get(stream_type: str) -> Projection:
     try:
         return _registry[stream_type]
     except KeyError:
-        raise InvalidInput(f"unknown stream type {stream_type!r}; expected one of {sorted(_registry)}") from None
+        raise InvalidInput(
+            f"unknown stream type {stream_type!r}; expected one of {sorted(_registry)}"
+        ) from None
 
 
 def all_projections() -> list[Projection]:
@@ -116,7 +124,11 @@ def diff(from_log: Any, from_read_model: Any) -> dict[str, tuple[Any, Any]]:
     left, right = to_plain(from_log), to_plain(from_read_model)
     if not isinstance(left, dict) or not isinstance(right, dict):
         return {} if left == right else {"<aggregate>": (left, right)}
-    return {key: (left.get(key), right.get(key)) for key in sorted(left.keys() | right.keys()) if left.get(key) != right.get(key)}
+    return {
+        key: (left.get(key), right.get(key))
+        for key in sorted(left.keys() | right.keys())
+        if left.get(key) != right.get(key)
+    }
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,10 @@ def append(
         if _constraint_name(error) == STREAM_VERSION_CONSTRAINT:
             raise ConcurrencyError(stream.id, expected_version) from None
         raise
-    return [Recorded(event=event, version=version, at=now) for event, version in zip(events, versions, strict=True)]
+    return [
+        Recorded(event=event, version=version, at=now)
+        for event, version in zip(events, versions, strict=True)
+    ]
 
 
 def _constraint_name(error: IntegrityError) -> str | None:
@@ -117,7 +120,9 @@ def _constraint_name(error: IntegrityError) -> str | None:
 def load(stream_id: uuid.UUID, *, after_version: int = 0) -> list[StoredEvent]:
     """The events of one stream with version > *after_version*, in stream order."""
     with connection.cursor() as cursor:
-        cursor.execute(queries["load_stream"], {"stream_id": stream_id, "after_version": after_version})
+        cursor.execute(
+            queries["load_stream"], {"stream_id": stream_id, "after_version": after_version}
+        )
         rows = cursor.fetchall()
     return [
         StoredEvent(

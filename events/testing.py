@@ -51,6 +51,10 @@ def capture_outbox(*, expected: int | None = None) -> Iterator[CapturedOutbox]:
     before = Outbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
     captured = CapturedOutbox()
     yield captured
-    captured.rows = list(Outbox.objects.filter(id__gt=before).select_related("event").order_by("id"))
+    captured.rows = list(
+        Outbox.objects.filter(id__gt=before).select_related("event").order_by("id")
+    )
     if expected is not None:
-        assert len(captured.rows) == expected, f"expected {expected} outbox rows, got {len(captured.rows)}: {[r.event.type for r in captured.rows]}"
+        assert len(captured.rows) == expected, (
+            f"expected {expected} outbox rows, got {len(captured.rows)}: {[r.event.type for r in captured.rows]}"
+        )

@@ -253,11 +253,15 @@ def create(
     ]
 
 
-def start(state: RunState, *, worker_id: str, lease_seconds: float, now: datetime) -> list[DomainEvent]:
+def start(
+    state: RunState, *, worker_id: str, lease_seconds: float, now: datetime
+) -> list[DomainEvent]:
     """Lease a pending run to *worker_id* under a new epoch."""
     _require_status(state, {RunStatus.PENDING}, "start")
     if state.available_at > now:
-        raise IllegalTransition(f"run {state.run_id} is not available before {state.available_at.isoformat()}")
+        raise IllegalTransition(
+            f"run {state.run_id} is not available before {state.available_at.isoformat()}"
+        )
     return [
         RunStarted(
             worker_id=worker_id,
@@ -268,9 +272,15 @@ def start(state: RunState, *, worker_id: str, lease_seconds: float, now: datetim
     ]
 
 
-def renew_lease(state: RunState, *, lease_epoch: int, lease_seconds: float, now: datetime) -> list[DomainEvent]:
+def renew_lease(
+    state: RunState, *, lease_epoch: int, lease_seconds: float, now: datetime
+) -> list[DomainEvent]:
     require_lease(state, lease_epoch)
-    return [RunLeaseRenewed(lease_epoch=lease_epoch, lease_expires_at=now + timedelta(seconds=lease_seconds))]
+    return [
+        RunLeaseRenewed(
+            lease_epoch=lease_epoch, lease_expires_at=now + timedelta(seconds=lease_seconds)
+        )
+    ]
 
 
 def complete(state: RunState, *, lease_epoch: int, output: Any = None) -> list[DomainEvent]:
@@ -318,11 +328,17 @@ def cancel(state: RunState, *, action: CancelAction | str, reason: str) -> list[
 
 def decide_retry(state: RunState, *, now: datetime, policy: RetryPolicy) -> RetryDecision | None:
     """What to do with a running run whose lease has expired; None if the lease is still valid."""
-    if state.status is not RunStatus.RUNNING or state.lease_expires_at is None or state.lease_expires_at > now:
+    if (
+        state.status is not RunStatus.RUNNING
+        or state.lease_expires_at is None
+        or state.lease_expires_at > now
+    ):
         return None
     lost = f"lease of worker {state.worker_id!r} expired during attempt {state.attempt}"
     if state.attempt < state.max_attempts:
-        return RetryDecision(retry=True, available_at=now + policy.delay(state.attempt), reason=lost)
+        return RetryDecision(
+            retry=True, available_at=now + policy.delay(state.attempt), reason=lost
+        )
     return RetryDecision(
         retry=False,
         available_at=None,
@@ -350,7 +366,9 @@ def requeue(state: RunState, *, now: datetime, reason: str) -> list[DomainEvent]
 
 def delete(state: RunState) -> list[DomainEvent]:
     if state.is_active:
-        raise IllegalTransition(f"run {state.run_id} is {state.status}; cancel it before deleting it")
+        raise IllegalTransition(
+            f"run {state.run_id} is {state.status}; cancel it before deleting it"
+        )
     _require_not_deleted(state)
     return [RunDeleted()]
 
@@ -370,7 +388,9 @@ def _require_not_deleted(state: RunState) -> None:
         raise IllegalTransition(f"run {state.run_id} was deleted")
 
 
-def _require_status(state: RunState, allowed: frozenset[RunStatus] | set[RunStatus], verb: str) -> None:
+def _require_status(
+    state: RunState, allowed: frozenset[RunStatus] | set[RunStatus], verb: str
+) -> None:
     _require_not_deleted(state)
     if state.status not in allowed:
         raise IllegalTransition(f"cannot {verb} run {state.run_id}: it is {state.status}")
@@ -418,11 +438,17 @@ def apply(state: RunState | None, recorded: Recorded[Any]) -> RunState:
         case RunCompleted():
             return _ended(state, RunStatus.SUCCESS, output=event.output)
         case RunFailed():
-            return _ended(state, RunStatus.ERROR, error={"error": event.error, "message": event.message})
+            return _ended(
+                state, RunStatus.ERROR, error={"error": event.error, "message": event.message}
+            )
         case RunTimedOut():
-            return _ended(state, RunStatus.TIMEOUT, error={"error": "TimeoutError", "message": event.message})
+            return _ended(
+                state, RunStatus.TIMEOUT, error={"error": "TimeoutError", "message": event.message}
+            )
         case RunInterrupted():
-            return _ended(state, RunStatus.INTERRUPTED, output=event.output, interrupts=event.interrupts)
+            return _ended(
+                state, RunStatus.INTERRUPTED, output=event.output, interrupts=event.interrupts
+            )
         case RunCancelled():
             return _ended(state, RunStatus.INTERRUPTED, cancel_reason=event.reason)
         case RunLeaseExpired():

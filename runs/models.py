@@ -17,7 +17,10 @@ class Run(models.Model):
         "threads.Thread", on_delete=models.DO_NOTHING, db_constraint=False, related_name="runs"
     )
     assistant = models.ForeignKey(
-        "assistants.Assistant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="runs"
+        "assistants.Assistant",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="runs",
     )
     status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in RunStatus])
     #: The event-stream version this row reflects (optimistic concurrency).
@@ -29,7 +32,9 @@ class Run(models.Model):
     attempt = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField()
     available_at = models.DateTimeField()
-    multitask_strategy = models.CharField(max_length=16, choices=[(s.value, s.value) for s in MultitaskStrategy])
+    multitask_strategy = models.CharField(
+        max_length=16, choices=[(s.value, s.value) for s in MultitaskStrategy]
+    )
     kwargs = models.JSONField(default=dict)
     metadata = models.JSONField(default=dict)
     error = models.JSONField(null=True, blank=True)

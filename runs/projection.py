@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 def stream(thread_id: uuid.UUID, run_id: uuid.UUID) -> Stream:
     """Run events are published per thread and run, so thread-wide streams can subscribe too."""
-    return Stream(type=domain.STREAM_TYPE, id=run_id, subject=f"duragraph.threads.{thread_id}.runs.{run_id}")
+    return Stream(
+        type=domain.STREAM_TYPE, id=run_id, subject=f"duragraph.threads.{thread_id}.runs.{run_id}"
+    )
 
 
 def to_state(row: Run) -> domain.RunState:

@@ -93,17 +93,28 @@ def run_create(
 
 
 def _apply_multitask_strategy(
-    thread_id: uuid.UUID, strategy: domain.MultitaskStrategy, *, new_run_id: uuid.UUID, now: datetime
+    thread_id: uuid.UUID,
+    strategy: domain.MultitaskStrategy,
+    *,
+    new_run_id: uuid.UUID,
+    now: datetime,
 ) -> None:
     """What a new run does to the active runs of its (locked) thread."""
     if strategy is domain.MultitaskStrategy.ENQUEUE:
         return
-    active = [projection.to_state(row) for row in Run.objects.select_for_update().filter(thread_id=thread_id, status__in=ACTIVE)]
+    active = [
+        projection.to_state(row)
+        for row in Run.objects.select_for_update().filter(thread_id=thread_id, status__in=ACTIVE)
+    ]
     if not active:
         return
     if strategy is domain.MultitaskStrategy.REJECT:
         raise Conflict(BUSY_MESSAGE)
-    action = domain.CancelAction.ROLLBACK if strategy is domain.MultitaskStrategy.ROLLBACK else domain.CancelAction.INTERRUPT
+    action = (
+        domain.CancelAction.ROLLBACK
+        if strategy is domain.MultitaskStrategy.ROLLBACK
+        else domain.CancelAction.INTERRUPT
+    )
     for state in active:
         reason = f"superseded by run {new_run_id} (multitask_strategy={strategy.value})"
         _record(state, domain.cancel(state, action=action, reason=reason), now=now)
@@ -115,41 +126,69 @@ def run_start(*, run_id: uuid.UUID, worker_id: str, lease_seconds: float | None 
     now = timezone.now()
     with transaction.atomic():
         state = projection.load_for_update(run_id)
-        new_events = domain.start(state, worker_id=worker_id, lease_seconds=lease_seconds or _default_lease_seconds(), now=now)
+        new_events = domain.start(
+            state,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds or _default_lease_seconds(),
+            now=now,
+        )
         run = _record(state, new_events, now=now, metadata={"worker_id": worker_id})
         return Claim(run=Run.objects.get(run_id=run_id), lease_epoch=run.lease_epoch)
 
 
-def run_renew_lease(*, run_id: uuid.UUID, lease_epoch: int, lease_seconds: float | None = None) -> Run:
+def run_renew_lease(
+    *, run_id: uuid.UUID, lease_epoch: int, lease_seconds: float | None = None
+) -> Run:
     """Extend the lease; StaleLease if *lease_epoch* is no longer the run's."""
     now = timezone.now()
     with transaction.atomic():
         state = projection.load_for_update(run_id)
-        new_events = domain.renew_lease(state, lease_epoch=lease_epoch, lease_seconds=lease_seconds or _default_lease_seconds(), now=now)
+        new_events = domain.renew_lease(
+            state,
+            lease_epoch=lease_epoch,
+            lease_seconds=lease_seconds or _default_lease_seconds(),
+            now=now,
+        )
         _record(state, new_events, now=now, metadata={"lease_epoch": lease_epoch})
         return Run.objects.get(run_id=run_id)
 
 
 def run_complete(*, run_id: uuid.UUID, lease_epoch: int, output: Any = None) -> Run:
     """End the run as ``success``; *output* becomes the thread's values."""
-    return _end(run_id, lambda state: domain.complete(state, lease_epoch=lease_epoch, output=output), lease_epoch)
+    return _end(
+        run_id,
+        lambda state: domain.complete(state, lease_epoch=lease_epoch, output=output),
+        lease_epoch,
+    )
 
 
 def run_fail(*, run_id: uuid.UUID, lease_epoch: int, error: str, message: str) -> Run:
     """End the run as ``error`` with the exception class name and message."""
-    return _end(run_id, lambda state: domain.fail(state, lease_epoch=lease_epoch, error=error, message=message), lease_epoch)
+    return _end(
+        run_id,
+        lambda state: domain.fail(state, lease_epoch=lease_epoch, error=error, message=message),
+        lease_epoch,
+    )
 
 
 def run_time_out(*, run_id: uuid.UUID, lease_epoch: int | None, message: str) -> Run:
     """End the run as ``timeout`` (by its worker, or by the system with *lease_epoch* None)."""
-    return _end(run_id, lambda state: domain.time_out(state, lease_epoch=lease_epoch, message=message), lease_epoch)
+    return _end(
+        run_id,
+        lambda state: domain.time_out(state, lease_epoch=lease_epoch, message=message),
+        lease_epoch,
+    )
 
 
-def run_interrupt(*, run_id: uuid.UUID, lease_epoch: int, interrupts: Mapping[str, Any], output: Any = None) -> Run:
+def run_interrupt(
+    *, run_id: uuid.UUID, lease_epoch: int, interrupts: Mapping[str, Any], output: Any = None
+) -> Run:
     """Park the run at an interrupt; the thread becomes ``interrupted``."""
     return _end(
         run_id,
-        lambda state: domain.interrupt(state, lease_epoch=lease_epoch, interrupts=interrupts, output=output),
+        lambda state: domain.interrupt(
+            state, lease_epoch=lease_epoch, interrupts=interrupts, output=output
+        ),
         lease_epoch,
     )
 
@@ -167,7 +206,11 @@ def _end(run_id: uuid.UUID, command: Any, lease_epoch: int | None) -> Run:
 
 # -- operators and users ---------------------------------------------------------------------
 def run_cancel(
-    *, run_id: uuid.UUID, thread_id: uuid.UUID | None = None, action: str = domain.CancelAction.INTERRUPT, reason: str = "cancelled by user"
+    *,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID | None = None,
+    action: str = domain.CancelAction.INTERRUPT,
+    reason: str = "cancelled by user",
 ) -> Run | None:
     """Cancel a pending or running run; ``rollback`` deletes it too (then returns None).
 
@@ -207,7 +250,9 @@ def runs_delete_for_thread(*, thread_id: uuid.UUID) -> int:
     for row in Run.objects.select_for_update().filter(thread_id=thread_id).order_by("created_at"):
         state = projection.to_state(row)
         if state.is_active:
-            new_events = domain.cancel(state, action=domain.CancelAction.ROLLBACK, reason=f"thread {thread_id} deleted")
+            new_events = domain.cancel(
+                state, action=domain.CancelAction.ROLLBACK, reason=f"thread {thread_id} deleted"
+            )
         else:
             new_events = domain.delete(state)
         _record(state, new_events, now=now)
@@ -215,14 +260,18 @@ def runs_delete_for_thread(*, thread_id: uuid.UUID) -> int:
     return count
 
 
-def runs_reap_expired_leases(*, now: datetime | None = None, policy: domain.RetryPolicy | None = None) -> list[Run]:
+def runs_reap_expired_leases(
+    *, now: datetime | None = None, policy: domain.RetryPolicy | None = None
+) -> list[Run]:
     """Expire every lease past its deadline: retry with backoff while attempts remain, else fail.
 
     Each run is handled in its own transaction, so one bad row cannot block the others.
     """
     now = now or timezone.now()
     policy = policy or domain.RetryPolicy(**settings.DURAGRAPH_RETRY_POLICY)
-    expired = Run.objects.filter(status=domain.RunStatus.RUNNING, lease_expires_at__lte=now).values_list("run_id", flat=True)
+    expired = Run.objects.filter(
+        status=domain.RunStatus.RUNNING, lease_expires_at__lte=now
+    ).values_list("run_id", flat=True)
     reaped: list[Run] = []
     for run_id in list(expired):
         with transaction.atomic():
@@ -268,7 +317,11 @@ def _sync_thread_status(
 
 
 def _record(
-    state: domain.RunState | None, new_events: list, *, now: datetime, metadata: dict[str, Any] | None = None
+    state: domain.RunState | None,
+    new_events: list,
+    *,
+    now: datetime,
+    metadata: dict[str, Any] | None = None,
 ) -> domain.RunState:
     key = state if state is not None else new_events[0]  # a RunCreated names its thread and run
     return projections.record(

@@ -65,7 +65,9 @@ class ThreadDeleted(DomainEvent):
     pass
 
 
-EVENT_TYPES = EventTypes(ThreadCreated, ThreadMetadataUpdated, ThreadStatusChanged, ThreadValuesUpdated, ThreadDeleted)
+EVENT_TYPES = EventTypes(
+    ThreadCreated, ThreadMetadataUpdated, ThreadStatusChanged, ThreadValuesUpdated, ThreadDeleted
+)
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -120,7 +122,9 @@ def update_metadata(state: ThreadState, *, metadata: Mapping[str, Any]) -> list[
     return [ThreadMetadataUpdated(metadata=dict(metadata))]
 
 
-def status_after_runs(*, has_active_run: bool, last_run_status: str | None, last_run_cancelled: bool) -> ThreadStatus:
+def status_after_runs(
+    *, has_active_run: bool, last_run_status: str | None, last_run_cancelled: bool
+) -> ThreadStatus:
     """The thread status LangGraph shows given its runs (statuses are run wire statuses)."""
     if has_active_run:
         return ThreadStatus.BUSY
@@ -148,7 +152,9 @@ def change_status(
     return [ThreadStatusChanged(status=status, run_id=run_id, error=error, interrupts=interrupts)]
 
 
-def update_values(state: ThreadState, *, values: Any, checkpoint_id: str | None = None) -> list[DomainEvent]:
+def update_values(
+    state: ThreadState, *, values: Any, checkpoint_id: str | None = None
+) -> list[DomainEvent]:
     _require_not_deleted(state)
     require_json("values", values, object_only=False)
     return [ThreadValuesUpdated(values=values, checkpoint_id=checkpoint_id)]
@@ -194,7 +200,9 @@ def apply(state: ThreadState | None, recorded: Recorded[Any]) -> ThreadState:
         case ThreadMetadataUpdated():
             return replace(state, metadata={**state.metadata, **event.metadata})
         case ThreadStatusChanged():
-            return replace(state, status=event.status, error=event.error, interrupts=event.interrupts)
+            return replace(
+                state, status=event.status, error=event.error, interrupts=event.interrupts
+            )
         case ThreadValuesUpdated():
             return replace(state, values=event.values, state_updated_at=recorded.at)
         case ThreadDeleted():

@@ -12,7 +12,9 @@ from threads.domain import ThreadStatus
 
 class Thread(models.Model):
     thread_id = models.UUIDField(primary_key=True)
-    status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in ThreadStatus], db_index=True)
+    status = models.CharField(
+        max_length=16, choices=[(s.value, s.value) for s in ThreadStatus], db_index=True
+    )
     metadata = models.JSONField(default=dict)
     config = models.JSONField(default=dict)
     values = models.JSONField(null=True, blank=True)

@@ -37,11 +37,15 @@ def thread_create(
     if if_exists not in IF_EXISTS_CHOICES:
         raise InvalidInput(f"if_exists must be one of {list(IF_EXISTS_CHOICES)}")
     with transaction.atomic():
-        if thread_id is not None and (existing := Thread.objects.filter(thread_id=thread_id).first()):
+        if thread_id is not None and (
+            existing := Thread.objects.filter(thread_id=thread_id).first()
+        ):
             if if_exists == "do_nothing":
                 return existing
             raise Conflict(f"Thread {thread_id} already exists")
-        return thread_create_unchecked(thread_id=thread_id or ids.new_id(), metadata=metadata or {}, ttl=ttl)
+        return thread_create_unchecked(
+            thread_id=thread_id or ids.new_id(), metadata=metadata or {}, ttl=ttl
+        )
 
 
 def thread_create_unchecked(
@@ -57,7 +61,9 @@ def thread_create_unchecked(
     now = now or timezone.now()
     # A previously deleted thread with this id continues its stream (see domain.apply).
     previous = projection.PROJECTION.rebuild(thread_id)
-    new_events = domain.create(thread_id=thread_id, metadata=metadata, values=values, ttl=ttl, copied_from=copied_from)
+    new_events = domain.create(
+        thread_id=thread_id, metadata=metadata, values=values, ttl=ttl, copied_from=copied_from
+    )
     _record(previous, new_events, thread_id=thread_id, now=now)
     return Thread.objects.get(thread_id=thread_id)
 
@@ -86,7 +92,10 @@ def thread_copy(*, thread_id: uuid.UUID) -> Thread:
     with transaction.atomic():
         source = projection.load_for_update(thread_id)
         return thread_create_unchecked(
-            thread_id=ids.new_id(), metadata=source.metadata, values=source.values, copied_from=thread_id
+            thread_id=ids.new_id(),
+            metadata=source.metadata,
+            values=source.values,
+            copied_from=thread_id,
         )
 
 
@@ -104,7 +113,9 @@ def thread_record_status(
     For the runs services: call inside their transaction with the thread row locked
     (*state* from ``threads.projection.load_for_update``).
     """
-    new_events = domain.change_status(state, status=status, run_id=run_id, error=error, interrupts=interrupts)
+    new_events = domain.change_status(
+        state, status=status, run_id=run_id, error=error, interrupts=interrupts
+    )
     return _record(state, new_events, thread_id=state.thread_id, now=now)
 
 
@@ -117,7 +128,11 @@ def thread_record_values(
 
 
 def _record(
-    state: domain.ThreadState | None, new_events: list, *, thread_id: uuid.UUID, now: datetime | None = None
+    state: domain.ThreadState | None,
+    new_events: list,
+    *,
+    thread_id: uuid.UUID,
+    now: datetime | None = None,
 ) -> domain.ThreadState:
     return projections.record(
         projection.PROJECTION,

@@ -7,49 +7,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Assistant',
+            name="Assistant",
             fields=[
-                ('assistant_id', models.UUIDField(primary_key=True, serialize=False)),
-                ('graph_id', models.CharField(db_index=True, max_length=255)),
-                ('config', models.JSONField(default=dict)),
-                ('context', models.JSONField(default=dict)),
-                ('metadata', models.JSONField(default=dict)),
-                ('name', models.CharField(max_length=255)),
-                ('description', models.TextField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField()),
-                ('stream_version', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
+                ("assistant_id", models.UUIDField(primary_key=True, serialize=False)),
+                ("graph_id", models.CharField(db_index=True, max_length=255)),
+                ("config", models.JSONField(default=dict)),
+                ("context", models.JSONField(default=dict)),
+                ("metadata", models.JSONField(default=dict)),
+                ("name", models.CharField(max_length=255)),
+                ("description", models.TextField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField()),
+                ("stream_version", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
-                'indexes': [models.Index(fields=['created_at'], name='assistants_created_idx')],
+                "indexes": [models.Index(fields=["created_at"], name="assistants_created_idx")],
             },
         ),
         migrations.CreateModel(
-            name='AssistantVersion',
+            name="AssistantVersion",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('version', models.PositiveIntegerField()),
-                ('graph_id', models.CharField(max_length=255)),
-                ('config', models.JSONField(default=dict)),
-                ('context', models.JSONField(default=dict)),
-                ('metadata', models.JSONField(default=dict)),
-                ('name', models.CharField(max_length=255)),
-                ('description', models.TextField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('assistant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='assistants.assistant')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("version", models.PositiveIntegerField()),
+                ("graph_id", models.CharField(max_length=255)),
+                ("config", models.JSONField(default=dict)),
+                ("context", models.JSONField(default=dict)),
+                ("metadata", models.JSONField(default=dict)),
+                ("name", models.CharField(max_length=255)),
+                ("description", models.TextField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "assistant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="assistants.assistant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-version'],
-                'constraints': [models.UniqueConstraint(fields=('assistant', 'version'), name='assistants_version_uniq')],
+                "ordering": ["-version"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("assistant", "version"), name="assistants_version_uniq"
+                    )
+                ],
             },
         ),
     ]

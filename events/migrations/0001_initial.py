@@ -9,66 +9,109 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Outbox',
+            name="Outbox",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('subject', models.CharField(max_length=255)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField()),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("subject", models.CharField(max_length=255)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField()),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'outbox',
+                "verbose_name_plural": "outbox",
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('stream_type', models.CharField(max_length=32)),
-                ('stream_id', models.UUIDField()),
-                ('version', models.PositiveIntegerField()),
-                ('type', models.CharField(max_length=64)),
-                ('payload', models.JSONField()),
-                ('metadata', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField()),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("stream_type", models.CharField(max_length=32)),
+                ("stream_id", models.UUIDField()),
+                ("version", models.PositiveIntegerField()),
+                ("type", models.CharField(max_length=64)),
+                ("payload", models.JSONField()),
+                ("metadata", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('stream_id', 'version'), name='events_event_stream_version_uniq')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("stream_id", "version"), name="events_event_stream_version_uniq"
+                    )
+                ],
             },
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='event',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='4b1eecde6236a8a8cd8d356baf3b85df512e684a', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_affb7', table='events_event', when='BEFORE')),
+            model_name="event",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="4b1eecde6236a8a8cd8d356baf3b85df512e684a",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_affb7",
+                    table="events_event",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='event',
-            trigger=pgtrigger.compiler.Trigger(name='no_truncate', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot truncate the append-only % table', TG_TABLE_NAME;", hash='2b921b8ca1fb54e64877e9c63738448100288259', level='STATEMENT', operation='TRUNCATE', pgid='pgtrigger_no_truncate_3ded1', table='events_event', when='BEFORE')),
+            model_name="event",
+            trigger=pgtrigger.compiler.Trigger(
+                name="no_truncate",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot truncate the append-only % table', TG_TABLE_NAME;",
+                    hash="2b921b8ca1fb54e64877e9c63738448100288259",
+                    level="STATEMENT",
+                    operation="TRUNCATE",
+                    pgid="pgtrigger_no_truncate_3ded1",
+                    table="events_event",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddField(
-            model_name='outbox',
-            name='event',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='events.event'),
+            model_name="outbox",
+            name="event",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="events.event",
+            ),
         ),
         migrations.AddIndex(
-            model_name='outbox',
-            index=models.Index(condition=models.Q(('published_at__isnull', True)), fields=['id'], name='events_outbox_pending_idx'),
+            model_name="outbox",
+            index=models.Index(
+                condition=models.Q(("published_at__isnull", True)),
+                fields=["id"],
+                name="events_outbox_pending_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='outbox',
-            index=models.Index(fields=['published_at'], name='events_outbox_published_idx'),
+            model_name="outbox",
+            index=models.Index(fields=["published_at"], name="events_outbox_published_idx"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='outbox',
-            trigger=pgtrigger.compiler.Trigger(name='notify_relay', sql=pgtrigger.compiler.UpsertTriggerSql(func="PERFORM pg_notify('duragraph_outbox', ''); RETURN NULL;", hash='a6db9a2b76ae1bdb80151861a49c99d1b2378369', level='STATEMENT', operation='INSERT', pgid='pgtrigger_notify_relay_9fc3f', table='events_outbox', when='AFTER')),
+            model_name="outbox",
+            trigger=pgtrigger.compiler.Trigger(
+                name="notify_relay",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="PERFORM pg_notify('duragraph_outbox', ''); RETURN NULL;",
+                    hash="a6db9a2b76ae1bdb80151861a49c99d1b2378369",
+                    level="STATEMENT",
+                    operation="INSERT",
+                    pgid="pgtrigger_notify_relay_9fc3f",
+                    table="events_outbox",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

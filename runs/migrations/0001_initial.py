@@ -7,41 +7,93 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('assistants', '0001_initial'),
-        ('threads', '0001_initial'),
+        ("assistants", "0001_initial"),
+        ("threads", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('run_id', models.UUIDField(primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('running', 'running'), ('success', 'success'), ('error', 'error'), ('timeout', 'timeout'), ('interrupted', 'interrupted')], max_length=16)),
-                ('version', models.PositiveIntegerField()),
-                ('lease_epoch', models.PositiveIntegerField(default=0)),
-                ('worker_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveIntegerField()),
-                ('available_at', models.DateTimeField()),
-                ('multitask_strategy', models.CharField(choices=[('reject', 'reject'), ('interrupt', 'interrupt'), ('rollback', 'rollback'), ('enqueue', 'enqueue')], max_length=16)),
-                ('kwargs', models.JSONField(default=dict)),
-                ('metadata', models.JSONField(default=dict)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('output', models.JSONField(blank=True, null=True)),
-                ('interrupts', models.JSONField(default=dict)),
-                ('cancel_reason', models.TextField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('assistant', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='runs', to='assistants.assistant')),
-                ('thread', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='runs', to='threads.thread')),
+                ("run_id", models.UUIDField(primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("success", "success"),
+                            ("error", "error"),
+                            ("timeout", "timeout"),
+                            ("interrupted", "interrupted"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("lease_epoch", models.PositiveIntegerField(default=0)),
+                ("worker_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("max_attempts", models.PositiveIntegerField()),
+                ("available_at", models.DateTimeField()),
+                (
+                    "multitask_strategy",
+                    models.CharField(
+                        choices=[
+                            ("reject", "reject"),
+                            ("interrupt", "interrupt"),
+                            ("rollback", "rollback"),
+                            ("enqueue", "enqueue"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("kwargs", models.JSONField(default=dict)),
+                ("metadata", models.JSONField(default=dict)),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("output", models.JSONField(blank=True, null=True)),
+                ("interrupts", models.JSONField(default=dict)),
+                ("cancel_reason", models.TextField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "assistant",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="runs",
+                        to="assistants.assistant",
+                    ),
+                ),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="runs",
+                        to="threads.thread",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['thread', 'created_at'], name='runs_thread_created_idx'), models.Index(condition=models.Q(('status', 'pending')), fields=['available_at', 'created_at'], name='runs_pending_queue_idx'), models.Index(condition=models.Q(('status', 'running')), fields=['lease_expires_at'], name='runs_running_lease_idx'), models.Index(fields=['status', 'created_at'], name='runs_status_created_idx')],
+                "indexes": [
+                    models.Index(fields=["thread", "created_at"], name="runs_thread_created_idx"),
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["available_at", "created_at"],
+                        name="runs_pending_queue_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "running")),
+                        fields=["lease_expires_at"],
+                        name="runs_running_lease_idx",
+                    ),
+                    models.Index(fields=["status", "created_at"], name="runs_status_created_idx"),
+                ],
             },
         ),
     ]

@@ -6,32 +6,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Thread',
+            name="Thread",
             fields=[
-                ('thread_id', models.UUIDField(primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('idle', 'idle'), ('busy', 'busy'), ('interrupted', 'interrupted'), ('error', 'error')], db_index=True, max_length=16)),
-                ('metadata', models.JSONField(default=dict)),
-                ('config', models.JSONField(default=dict)),
-                ('values', models.JSONField(blank=True, null=True)),
-                ('interrupts', models.JSONField(default=dict)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('ttl', models.JSONField(blank=True, null=True)),
-                ('copied_from', models.UUIDField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('state_updated_at', models.DateTimeField()),
+                ("thread_id", models.UUIDField(primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("idle", "idle"),
+                            ("busy", "busy"),
+                            ("interrupted", "interrupted"),
+                            ("error", "error"),
+                        ],
+                        db_index=True,
+                        max_length=16,
+                    ),
+                ),
+                ("metadata", models.JSONField(default=dict)),
+                ("config", models.JSONField(default=dict)),
+                ("values", models.JSONField(blank=True, null=True)),
+                ("interrupts", models.JSONField(default=dict)),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("ttl", models.JSONField(blank=True, null=True)),
+                ("copied_from", models.UUIDField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("state_updated_at", models.DateTimeField()),
             ],
             options={
-                'indexes': [models.Index(fields=['created_at'], name='threads_created_idx')],
+                "indexes": [models.Index(fields=["created_at"], name="threads_created_idx")],
             },
         ),
     ]

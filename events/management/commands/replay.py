@@ -26,11 +26,17 @@ class Command(BaseCommand):
         if result.from_log is None:
             raise CommandError(f"no events for {kind} {id}")
         self.stdout.write(f"{kind} {id} rebuilt from its events:")
-        self.stdout.write(json.dumps(projections.to_plain(result.from_log), indent=2, sort_keys=True))
+        self.stdout.write(
+            json.dumps(projections.to_plain(result.from_log), indent=2, sort_keys=True)
+        )
         if not result.differences:
             self.stdout.write(self.style.SUCCESS("read model matches the event log"))
             return
-        self.stdout.write(self.style.WARNING(f"read model differs in {len(result.differences)} field(s):"))
+        self.stdout.write(
+            self.style.WARNING(f"read model differs in {len(result.differences)} field(s):")
+        )
         for field, (from_log, from_read_model) in result.differences.items():
-            self.stdout.write(f"  {field}:\n    events:     {json.dumps(from_log)}\n    read model: {json.dumps(from_read_model)}")
+            self.stdout.write(
+                f"  {field}:\n    events:     {json.dumps(from_log)}\n    read model: {json.dumps(from_read_model)}"
+            )
         raise CommandError("read model differs from the event log")

@@ -26,12 +26,21 @@ def new_assistant(**overrides) -> domain.AssistantState:
 
 def test_create_defaults_match_langgraph():
     a = new_assistant()
-    assert (a.version, a.name, a.description, a.config, a.context, a.metadata) == (1, "Untitled", None, {}, {}, {})
+    assert (a.version, a.name, a.description, a.config, a.context, a.metadata) == (
+        1,
+        "Untitled",
+        None,
+        {},
+        {},
+        {},
+    )
     assert [v.version for v in a.versions] == [1]
 
 
 def test_system_assistant_id_is_langgraphs_uuid5():
-    assert domain.system_assistant_id("agent") == uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "agent")
+    assert domain.system_assistant_id("agent") == uuid.uuid5(
+        uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "agent"
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +52,9 @@ def test_system_assistant_id_is_langgraphs_uuid5():
         ({"configurable": {"a": 1}}, {"b": 2}, {"configurable": {"a": 1}}, {"b": 2}),
     ],
 )
-def test_context_and_configurable_mirror_each_other(config, context, expected_config, expected_context):
+def test_context_and_configurable_mirror_each_other(
+    config, context, expected_config, expected_context
+):
     a = new_assistant(config=config, context=context)
     assert (a.config, a.context) == (expected_config, expected_context)
 
@@ -67,7 +78,13 @@ def test_update_snapshots_a_new_active_version_carrying_unspecified_fields():
     a = new_assistant(name="first", metadata={"a": 1}, context={"model": "x"})
     later = T0 + timedelta(seconds=1)
     b = step(a, domain.update(a, name="second", metadata={"b": 2}), at=later)
-    assert (b.version, b.name, b.metadata, b.context, b.graph_id) == (2, "second", {"a": 1, "b": 2}, {"model": "x"}, "agent")
+    assert (b.version, b.name, b.metadata, b.context, b.graph_id) == (
+        2,
+        "second",
+        {"a": 1, "b": 2},
+        {"model": "x"},
+        "agent",
+    )
     assert [v.version for v in b.versions] == [1, 2]
     assert b.versions[0].name == "first"
     assert b.updated_at == later and b.created_at == T0
@@ -87,6 +104,10 @@ def test_set_latest_reactivates_an_old_version_and_next_update_is_max_plus_one()
 def test_deleted_assistant_refuses_commands():
     a = new_assistant()
     gone = step(a, domain.delete(a))
-    for command in (lambda: domain.update(gone, name="x"), lambda: domain.set_latest(gone, version=1), lambda: domain.delete(gone)):
+    for command in (
+        lambda: domain.update(gone, name="x"),
+        lambda: domain.set_latest(gone, version=1),
+        lambda: domain.delete(gone),
+    ):
         with pytest.raises(IllegalTransition):
             command()

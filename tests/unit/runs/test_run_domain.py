@@ -56,7 +56,12 @@ def in_status(status: str) -> domain.RunState:
     if status == "timeout":
         return step(run, domain.time_out(run, lease_epoch=epoch, message="too slow"))
     if status == "interrupted":
-        return step(run, domain.interrupt(run, lease_epoch=epoch, interrupts={"t1": [{"value": "ok?", "id": "i1"}]}))
+        return step(
+            run,
+            domain.interrupt(
+                run, lease_epoch=epoch, interrupts={"t1": [{"value": "ok?", "id": "i1"}]}
+            ),
+        )
     if status == "cancelled":
         return step(run, domain.cancel(run, action="interrupt", reason="user"))
     if status == "deleted":
@@ -69,7 +74,9 @@ LATER = T0 + timedelta(seconds=LEASE + 1)
 
 COMMANDS = {
     "start": lambda s: domain.start(s, worker_id="w2", lease_seconds=LEASE, now=T0),
-    "renew": lambda s: domain.renew_lease(s, lease_epoch=s.lease_epoch, lease_seconds=LEASE, now=T0),
+    "renew": lambda s: domain.renew_lease(
+        s, lease_epoch=s.lease_epoch, lease_seconds=LEASE, now=T0
+    ),
     "complete": lambda s: domain.complete(s, lease_epoch=s.lease_epoch),
     "fail": lambda s: domain.fail(s, lease_epoch=s.lease_epoch, error="E", message="m"),
     "time_out": lambda s: domain.time_out(s, lease_epoch=s.lease_epoch, message="m"),
@@ -92,7 +99,16 @@ LEGAL = {
     "requeue": {"error", "timeout"},
     "delete": {"success", "error", "timeout", "interrupted", "cancelled"},
 }
-STATUSES = ["pending", "running", "success", "error", "timeout", "interrupted", "cancelled", "deleted"]
+STATUSES = [
+    "pending",
+    "running",
+    "success",
+    "error",
+    "timeout",
+    "interrupted",
+    "cancelled",
+    "deleted",
+]
 
 
 @pytest.mark.parametrize("status", STATUSES)
@@ -145,7 +161,9 @@ def test_start_waits_for_available_at():
     run = pending(after_seconds=60)
     with pytest.raises(IllegalTransition, match="not available before"):
         domain.start(run, worker_id="w", lease_seconds=LEASE, now=T0)
-    started = step(run, domain.start(run, worker_id="w", lease_seconds=LEASE, now=T0 + timedelta(seconds=60)))
+    started = step(
+        run, domain.start(run, worker_id="w", lease_seconds=LEASE, now=T0 + timedelta(seconds=60))
+    )
     assert started.status is RunStatus.RUNNING
 
 
@@ -165,7 +183,10 @@ def test_a_stale_epoch_is_refused_for_every_worker_write():
 
 def test_renew_moves_the_deadline_only():
     run = running()
-    renewed = step(run, domain.renew_lease(run, lease_epoch=1, lease_seconds=LEASE, now=T0 + timedelta(seconds=20)))
+    renewed = step(
+        run,
+        domain.renew_lease(run, lease_epoch=1, lease_seconds=LEASE, now=T0 + timedelta(seconds=20)),
+    )
     assert renewed.lease_expires_at == T0 + timedelta(seconds=20 + LEASE)
     assert (renewed.status, renewed.lease_epoch, renewed.worker_id) == (RunStatus.RUNNING, 1, "w1")
 
@@ -173,16 +194,30 @@ def test_renew_moves_the_deadline_only():
 def test_ending_clears_the_lease_and_records_the_outcome():
     run = running()
     done = step(run, domain.complete(run, lease_epoch=1, output={"answer": 42}))
-    assert (done.status, done.output, done.worker_id, done.lease_expires_at) == (RunStatus.SUCCESS, {"answer": 42}, None, None)
+    assert (done.status, done.output, done.worker_id, done.lease_expires_at) == (
+        RunStatus.SUCCESS,
+        {"answer": 42},
+        None,
+        None,
+    )
     failed = step(run, domain.fail(run, lease_epoch=1, error="ValueError", message="boom"))
     assert failed.error == {"error": "ValueError", "message": "boom"}
-    parked = step(run, domain.interrupt(run, lease_epoch=1, interrupts={"t": [{"value": 1}]}, output={"v": 1}))
-    assert (parked.status, parked.interrupts, parked.output) == (RunStatus.INTERRUPTED, {"t": [{"value": 1}]}, {"v": 1})
+    parked = step(
+        run, domain.interrupt(run, lease_epoch=1, interrupts={"t": [{"value": 1}]}, output={"v": 1})
+    )
+    assert (parked.status, parked.interrupts, parked.output) == (
+        RunStatus.INTERRUPTED,
+        {"t": [{"value": 1}]},
+        {"v": 1},
+    )
 
 
 def test_system_time_out_needs_no_epoch_but_a_running_run():
     run = running()
-    assert step(run, domain.time_out(run, lease_epoch=None, message="limit")).status is RunStatus.TIMEOUT
+    assert (
+        step(run, domain.time_out(run, lease_epoch=None, message="limit")).status
+        is RunStatus.TIMEOUT
+    )
     with pytest.raises(IllegalTransition):
         domain.time_out(pending(), lease_epoch=None, message="limit")
 
@@ -190,7 +225,11 @@ def test_system_time_out_needs_no_epoch_but_a_running_run():
 def test_cancel_interrupt_keeps_the_run_and_rollback_deletes_it():
     run = running()
     kept = step(run, domain.cancel(run, action="interrupt", reason="user asked"))
-    assert (kept.status, kept.cancel_reason, kept.deleted) == (RunStatus.INTERRUPTED, "user asked", False)
+    assert (kept.status, kept.cancel_reason, kept.deleted) == (
+        RunStatus.INTERRUPTED,
+        "user asked",
+        False,
+    )
     gone = step(run, domain.cancel(run, action="rollback", reason="user asked"))
     assert gone.deleted is True
     with pytest.raises(InvalidInput, match="action must be one of"):
@@ -257,7 +296,9 @@ def test_replay_is_deterministic():
         *domain.start(run, worker_id="w", lease_seconds=LEASE, now=T0),
     ]
     once = step(run, history)
-    twice = step(pending(run_id=run.run_id, thread_id=run.thread_id, assistant_id=run.assistant_id), history)
+    twice = step(
+        pending(run_id=run.run_id, thread_id=run.thread_id, assistant_id=run.assistant_id), history
+    )
     assert once == twice
 
 
@@ -276,4 +317,8 @@ def test_a_deleted_run_id_can_be_created_again():
             now=T0,
         ),
     )
-    assert (reborn.status, reborn.deleted, reborn.version) == (RunStatus.PENDING, False, gone.version + 1)
+    assert (reborn.status, reborn.deleted, reborn.version) == (
+        RunStatus.PENDING,
+        False,
+        gone.version + 1,
+    )

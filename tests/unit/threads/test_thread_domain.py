@@ -27,7 +27,12 @@ def new_thread(**overrides) -> domain.ThreadState:
 
 def test_create_starts_idle_with_its_metadata():
     thread = new_thread(ttl={"strategy": "delete", "ttl": 5})
-    assert (thread.status, thread.metadata, thread.values, thread.version) == (ThreadStatus.IDLE, {"owner": "ada"}, None, 1)
+    assert (thread.status, thread.metadata, thread.values, thread.version) == (
+        ThreadStatus.IDLE,
+        {"owner": "ada"},
+        None,
+        1,
+    )
     assert thread.ttl == {"strategy": "delete", "ttl": 5}
 
 
@@ -47,7 +52,11 @@ def test_create_rejects_non_json(overrides, message):
 
 def test_metadata_updates_merge():
     thread = new_thread()
-    updated = step(thread, domain.update_metadata(thread, metadata={"topic": "cats"}), at=T0 + timedelta(seconds=1))
+    updated = step(
+        thread,
+        domain.update_metadata(thread, metadata={"topic": "cats"}),
+        at=T0 + timedelta(seconds=1),
+    )
     assert updated.metadata == {"owner": "ada", "topic": "cats"}
     assert updated.updated_at == T0 + timedelta(seconds=1)
     assert updated.state_updated_at == T0
@@ -57,10 +66,19 @@ def test_status_change_records_error_and_interrupts_and_skips_no_ops():
     thread = new_thread()
     assert domain.change_status(thread, status=ThreadStatus.IDLE) == []
     busy = step(thread, domain.change_status(thread, status=ThreadStatus.BUSY, run_id=uuid.uuid4()))
-    failed = step(busy, domain.change_status(busy, status=ThreadStatus.ERROR, error={"error": "E", "message": "m"}))
+    failed = step(
+        busy,
+        domain.change_status(busy, status=ThreadStatus.ERROR, error={"error": "E", "message": "m"}),
+    )
     assert (failed.status, failed.error) == (ThreadStatus.ERROR, {"error": "E", "message": "m"})
-    parked = step(failed, domain.change_status(failed, status=ThreadStatus.INTERRUPTED, interrupts={"t": [1]}))
-    assert (parked.status, parked.error, parked.interrupts) == (ThreadStatus.INTERRUPTED, None, {"t": [1]})
+    parked = step(
+        failed, domain.change_status(failed, status=ThreadStatus.INTERRUPTED, interrupts={"t": [1]})
+    )
+    assert (parked.status, parked.error, parked.interrupts) == (
+        ThreadStatus.INTERRUPTED,
+        None,
+        {"t": [1]},
+    )
 
 
 def test_values_update_moves_state_updated_at():
@@ -84,7 +102,12 @@ def test_values_update_moves_state_updated_at():
     ],
 )
 def test_status_after_runs(active, last, cancelled, expected):
-    assert domain.status_after_runs(has_active_run=active, last_run_status=last, last_run_cancelled=cancelled) is expected
+    assert (
+        domain.status_after_runs(
+            has_active_run=active, last_run_status=last, last_run_cancelled=cancelled
+        )
+        is expected
+    )
 
 
 def test_a_deleted_thread_refuses_every_command():
