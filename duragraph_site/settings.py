@@ -128,8 +128,12 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = embedded.home() / "static"
+# `collectstatic` target for production; in development whitenoise serves straight from the
+# apps' static folders (USE_FINDERS), so nothing needs collecting.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(embedded.home() / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
 
 # -- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
