@@ -154,7 +154,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1
 
 # -- Live updates and workers ----------------------------------------------------------------
 NATS_URL = env.str("NATS_URL", default="")
+
+
+#: Empty means kombu's SQLAlchemy transport on this PostgreSQL (see duragraph_site/celery.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # -- Logging ---------------------------------------------------------------------------------

@@ -42,9 +42,8 @@ def bound(**metadata: Any) -> Iterator[None]:
         _metadata.reset(token)
 
 
-def _request_metadata(request: HttpRequest) -> dict[str, Any]:
+def _request_metadata(request: HttpRequest, user: Any) -> dict[str, Any]:
     request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-    user = getattr(request, "user", None)
     actor = f"user:{user.pk}" if user is not None and user.is_authenticated else "api"
     return {"actor": actor, "request_id": request_id[:100]}
 
@@ -63,14 +62,16 @@ class EventContextMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        metadata = _request_metadata(request)
+        metadata = _request_metadata(request, getattr(request, "user", None))
         with bound(**metadata):
             response = self.get_response(request)
         response[REQUEST_ID_HEADER] = metadata["request_id"]
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        metadata = _request_metadata(request)
+        # The session lookup behind request.user is a query: resolve it the async way.
+        user = await request.auser() if hasattr(request, "auser") else None
+        metadata = _request_metadata(request, user)
         with bound(**metadata):
             response = await self.get_response(request)
         response[REQUEST_ID_HEADER] = metadata["request_id"]

@@ -1,0 +1,38 @@
+"""The Celery app (``celery -A duragraph_site worker``).
+
+A Celery message is only ever a wake-up: work is claimed from PostgreSQL under a lease, so a
+lost or duplicated message can neither lose nor double a run. The broker is
+``CELERY_BROKER_URL`` (Redis in production); unset, kombu's SQLAlchemy transport on the same
+PostgreSQL, so development needs no extra server.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duragraph_site.settings")
+
+app = Celery("duragraph")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def database_broker_url() -> str:
+    """kombu's SQLAlchemy transport URL for the project's own PostgreSQL database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    host = db["HOST"] or connection.get_connection_params()["host"]  # attaches the embedded server
+    if host.startswith("/"):
+        return f"sqla+postgresql+psycopg://{db['USER']}@/{db['NAME']}?host={host}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"sqla+postgresql+psycopg://{db['USER']}{password}@{host}{port}/{db['NAME']}"
+
+
+@app.on_configure.connect
+def _default_broker(sender: Celery, **kwargs) -> None:
+    if not sender.conf.broker_url:
+        sender.conf.broker_url = database_broker_url()
