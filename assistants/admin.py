@@ -11,7 +11,16 @@ from events.admin import EventSourcedAdmin
 
 class VersionInline(ReadOnlyInline):
     model = AssistantVersion
-    fields = ("version", "name", "graph_id", "description", "config", "context", "metadata", "created_at")
+    fields = (
+        "version",
+        "name",
+        "graph_id",
+        "description",
+        "config",
+        "context",
+        "metadata",
+        "created_at",
+    )
     readonly_fields = fields
 
 

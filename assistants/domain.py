@@ -2,7 +2,7 @@
 
 Every update snapshots a new version (``max + 1``) and makes it the active one; ``set_latest``
 re-activates an older version. LangGraph mirrors ``config["configurable"]`` and ``context`` into
-each other; :func:`mirror_context` is that rule.
+each other; :func:`merge_context` is that rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from duragraph_site.errors import IllegalTransition, InvalidInput, NotFound
+from duragraph_site.errors import BadRequest, IllegalTransition, InvalidInput, NotFound
 from events.domain import DomainEvent, EventTypes, Recorded, check_sequence, require_json
 
 STREAM_TYPE = "assistant"
@@ -102,19 +102,42 @@ class AssistantState:
 
 
 # -- commands --------------------------------------------------------------------------------
-def mirror_context(
-    config: Mapping[str, Any], context: Mapping[str, Any]
+BOTH_CONTEXTS_MESSAGE = (
+    "Cannot specify both configurable and context. Prefer setting context alone. "
+    "Context was introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
+)
+
+
+def merge_context(
+    old_config: Mapping[str, Any],
+    old_context: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any] | None,
+    context: Mapping[str, Any] | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """LangGraph keeps ``config.configurable`` and ``context`` equal when only one is given."""
-    config = dict(config)
-    configurable = config.get("configurable")
+    """New ``(config, context)``, keeping ``config["configurable"]`` and ``context`` equal.
+
+    LangGraph mirrors the two: the one given wins; giving both non-empty is a 400.
+    """
+    if config is not None and not isinstance(config, dict):
+        raise InvalidInput("config must be a JSON object")
+    configurable = (config or {}).get("configurable")
     if configurable is not None and not isinstance(configurable, dict):
         raise InvalidInput("config.configurable must be a JSON object")
-    if context and not configurable:
-        config["configurable"] = dict(context)
-    elif configurable and not context:
-        context = dict(configurable)
-    return config, dict(context)
+    if configurable and context:
+        raise BadRequest(BOTH_CONTEXTS_MESSAGE)
+    if context:
+        new_context = dict(context)
+    elif configurable:
+        new_context = dict(configurable)
+    elif context is not None or configurable is not None:
+        new_context = {}  # explicitly emptied
+    else:
+        new_context = dict(old_context)
+    new_config = dict(config) if config is not None else dict(old_config)
+    if new_context or "configurable" in new_config:
+        new_config["configurable"] = dict(new_context)
+    return new_config, new_context
 
 
 def _validated(
@@ -134,11 +157,10 @@ def _validated(
         raise InvalidInput("name must be a non-empty string")
     if description is not None and not isinstance(description, str):
         raise InvalidInput("description must be a string")
-    config, context = mirror_context(config, context)
     return {
         "graph_id": graph_id,
-        "config": config,
-        "context": context,
+        "config": dict(config),
+        "context": dict(context),
         "metadata": dict(metadata),
         "name": name,
         "description": description,
@@ -155,10 +177,14 @@ def create(
     name: str | None = None,
     description: str | None = None,
 ) -> list[DomainEvent]:
+    for field_name, value in (("config", config), ("context", context)):
+        if value is not None:
+            require_json(field_name, value)
+    config, context = merge_context({}, {}, config=config, context=context)
     fields = _validated(
         graph_id=graph_id,
-        config=config or {},
-        context=context or {},
+        config=config,
+        context=context,
         metadata=metadata or {},
         name=name or DEFAULT_NAME,
         description=description,
@@ -178,13 +204,14 @@ def update(
 ) -> list[DomainEvent]:
     """A new version from the active one, with the given fields replaced (``metadata`` merged)."""
     _require_not_deleted(state)
-    if metadata is not None:
-        require_json("metadata", metadata)
+    for field_name, value in (("config", config), ("context", context), ("metadata", metadata)):
+        if value is not None:
+            require_json(field_name, value)
+    config, context = merge_context(state.config, state.context, config=config, context=context)
     fields = _validated(
         graph_id=graph_id if graph_id is not None else state.graph_id,
-        config=config if config is not None else state.config,
-        # A new config without a new context re-derives the context from it.
-        context=context if context is not None else ({} if config is not None else state.context),
+        config=config,
+        context=context,
         metadata={**state.metadata, **metadata} if metadata is not None else state.metadata,
         name=name if name is not None else state.name,
         description=description if description is not None else state.description,

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from assistants import domain, projection
+from assistants import domain, graphs, projection
 from assistants.models import Assistant
-from duragraph_site.errors import Conflict, InvalidInput
+from duragraph_site.errors import ConcurrencyError, Conflict, InvalidInput
 from events import projections
 
 if TYPE_CHECKING:
@@ -33,11 +33,13 @@ def assistant_create(
     """Create an assistant at version 1.
 
     Raises:
+        NotFound: *graph_id* is not a registered graph.
         Conflict: *assistant_id* exists and *if_exists* is ``raise``.
         InvalidInput: bad fields or if_exists.
     """
     if if_exists not in IF_EXISTS_CHOICES:
         raise InvalidInput(f"if_exists must be one of {list(IF_EXISTS_CHOICES)}")
+    _require_graph(graph_id)
     assistant_id = assistant_id or uuid.uuid4()
     with transaction.atomic():
         if existing := Assistant.objects.filter(assistant_id=assistant_id).first():
@@ -70,6 +72,7 @@ def assistant_update(
     description: str | None = None,
 ) -> Assistant:
     """Snapshot a new version with the given fields changed and make it the active one."""
+    _require_graph(graph_id)
     with transaction.atomic():
         state = projection.load_for_update(assistant_id)
         new_events = domain.update(
@@ -93,10 +96,50 @@ def assistant_set_latest(*, assistant_id: uuid.UUID, version: int) -> Assistant:
         return Assistant.objects.get(assistant_id=assistant_id)
 
 
-def assistant_delete(*, assistant_id: uuid.UUID) -> None:
+def assistant_delete(*, assistant_id: uuid.UUID, delete_threads: bool = False) -> None:
+    """Delete the assistant; with *delete_threads*, also the threads it ran on (and their runs)."""
+    from threads import services as thread_services
+    from threads.models import Thread
+
     with transaction.atomic():
         state = projection.load_for_update(assistant_id)
+        if delete_threads:
+            ran_on = Thread.objects.filter(metadata__contains={"assistant_id": str(assistant_id)})
+            for thread_id in ran_on.values_list("thread_id", flat=True):
+                thread_services.thread_delete(thread_id=thread_id)
         _record(state, domain.delete(state), assistant_id=assistant_id)
+
+
+def _require_graph(graph_id: str | None) -> None:
+    """NotFound unless *graph_id* is registered (malformed ids are left to the domain's checks)."""
+    if isinstance(graph_id, str) and graph_id:
+        graphs.registry().get(graph_id)
+
+
+def assistants_ensure_system() -> list[Assistant]:
+    """Give every registered graph its default assistant (LangGraph's "system" assistants).
+
+    Idempotent and safe when several processes start at once: a concurrent creator wins and
+    this one keeps the winner's row.
+    """
+    created = []
+    for graph_id in graphs.registry().ids():
+        assistant_id = domain.system_assistant_id(graph_id)
+        if Assistant.objects.filter(assistant_id=assistant_id).exists():
+            continue
+        try:
+            created.append(
+                assistant_create(
+                    graph_id=graph_id,
+                    assistant_id=assistant_id,
+                    if_exists="do_nothing",
+                    name=graph_id,
+                    metadata={"created_by": "system"},
+                )
+            )
+        except ConcurrencyError:
+            continue
+    return created
 
 
 def _record(

@@ -47,7 +47,9 @@ def raw_insert_commit(count: list[int], stop: threading.Event) -> None:
     with connection.cursor() as cursor:
         while not stop.is_set():
             with transaction.atomic():
-                cursor.execute("INSERT INTO bench_raw (payload) VALUES (%s::jsonb)", ['{"node": "agent"}'])
+                cursor.execute(
+                    "INSERT INTO bench_raw (payload) VALUES (%s::jsonb)", ['{"node": "agent"}']
+                )
             count[0] += 1
     connection.close()
 
@@ -84,7 +86,9 @@ def measure(work, writers: int, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--writers", default="1,4", help="comma-separated concurrency levels")
     args = parser.parse_args()
@@ -92,7 +96,9 @@ def main() -> None:
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, payload jsonb NOT NULL)")
+            cursor.execute(
+                "CREATE TABLE bench_raw (id bigserial PRIMARY KEY, payload jsonb NOT NULL)"
+            )
             cursor.execute("SHOW server_version")
             version = cursor.fetchone()[0]
             cursor.execute("SHOW synchronous_commit")
@@ -105,7 +111,9 @@ def main() -> None:
             ten = measure(appends(10), writers, args.seconds)
             print(f"{'raw INSERT + COMMIT (1 row/txn)':<44}{writers:>8}{raw:>12,.0f}{'1.00':>9}")
             print(f"{'store.append, 1 event/txn':<44}{writers:>8}{one:>12,.0f}{one / raw:>9.2f}")
-            print(f"{'store.append, batches of 10 events/txn':<44}{writers:>8}{ten:>12,.0f}{ten / raw:>9.2f}")
+            print(
+                f"{'store.append, batches of 10 events/txn':<44}{writers:>8}{ten:>12,.0f}{ten / raw:>9.2f}"
+            )
     finally:
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0)

@@ -55,7 +55,13 @@ class InputFilter(admin.SimpleListFilter):
         # Keep the other filters' parameters when this one is submitted.
         query = changelist.get_filters_params()
         query.pop(self.parameter_name, None)
-        yield {"query_parts": [(k, v) for k, values in query.items() for v in (values if isinstance(values, list) else [values])]}
+        yield {
+            "query_parts": [
+                (k, v)
+                for k, values in query.items()
+                for v in (values if isinstance(values, list) else [values])
+            ]
+        }
 
     def queryset(self, request, queryset):
         value = (self.value() or "").strip()
@@ -68,4 +74,7 @@ class InputFilter(admin.SimpleListFilter):
 
 
 def pretty_json(value: Any) -> str:
-    return format_html("<pre style='white-space: pre-wrap; margin: 0'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+    return format_html(
+        "<pre style='white-space: pre-wrap; margin: 0'>{}</pre>",
+        json.dumps(value, indent=2, sort_keys=True, default=str),
+    )

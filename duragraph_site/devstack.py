@@ -63,7 +63,9 @@ class DevStack:
         try:
             env = self._prepare()
             self._start_children(env)
-            self.say(f"DuraGraph is up: http://{self.host}:{self.port}/  (admin: http://{self.host}:{self.port}/admin/)")
+            self.say(
+                f"DuraGraph is up: http://{self.host}:{self.port}/  (admin: http://{self.host}:{self.port}/admin/)"
+            )
             self.say("Press Ctrl-C to stop.")
             return self._supervise()
         finally:
@@ -85,25 +87,48 @@ class DevStack:
             self.say(f"NATS (embedded, JetStream): {nats_url}")
         # Children reach the same servers but never own them: only this supervisor stops them.
         connections.close_all()
-        return {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_url, "DURAGRAPH_HOME": str(self.home)}
+        return {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "NATS_URL": nats_url,
+            "DURAGRAPH_HOME": str(self.home),
+        }
 
     def _bootstrap_admin(self) -> None:
         """Create a superuser on first run; its password is printed once and kept in .duragraph/."""
         credentials = self.home / CREDENTIALS_FILE
         users = get_user_model()
         if users.objects.filter(is_superuser=True).exists():
-            self.say(f"Admin login: see {credentials}" if credentials.exists() else "Admin login: an existing superuser")
+            self.say(
+                f"Admin login: see {credentials}"
+                if credentials.exists()
+                else "Admin login: an existing superuser"
+            )
             return
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser(ADMIN_USERNAME, email="", password=password)
         credentials.write_text(f"username: {ADMIN_USERNAME}\npassword: {password}\n")
         credentials.chmod(0o600)
-        self.say(f"Created the admin user. username: {ADMIN_USERNAME}  password: {password}  (kept in {credentials})")
+        self.say(
+            f"Created the admin user. username: {ADMIN_USERNAME}  password: {password}  (kept in {credentials})"
+        )
 
     def _start_children(self, env: dict[str, str]) -> None:
         python = sys.executable
         self.children = [
-            Child("daphne", [python, "-m", "daphne", "-b", self.host, "-p", str(self.port), "duragraph_site.asgi:application"]),
+            Child(
+                "daphne",
+                [
+                    python,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    self.host,
+                    "-p",
+                    str(self.port),
+                    "duragraph_site.asgi:application",
+                ],
+            ),
         ]
         for child in self.children:
             child.process = subprocess.Popen(child.argv, env=env, preexec_fn=_die_with_parent)
@@ -114,13 +139,17 @@ class DevStack:
         while not self._stop.wait(0.2):
             for child in self.children:
                 if child.process is not None and child.process.poll() is not None:
-                    self.say(f"{child.name} exited with {child.process.returncode}; stopping DuraGraph")
+                    self.say(
+                        f"{child.name} exited with {child.process.returncode}; stopping DuraGraph"
+                    )
                     return 1
         self.say("Stopping DuraGraph...")
         return 0
 
     def _shutdown(self) -> None:
-        running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
+        running = [
+            c.process for c in self.children if c.process is not None and c.process.poll() is None
+        ]
         for process in running:
             process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "pgtrigger",
     "django_prometheus",
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "threads",
     "runs",
     "workers",
+    "store",
 ]
 
 MIDDLEWARE = [
@@ -138,17 +140,26 @@ WHITENOISE_USE_FINDERS = True
 # -- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "duragraph_site.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "duragraph_site.api.errors.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["duragraph_site.api.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["duragraph_site.api.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DuraGraph",
-    "DESCRIPTION": "LangGraph-Platform-compatible control plane for durable agent workflows.",
+    "DESCRIPTION": "LangGraph-Platform-compatible control plane for durable agent workflows. "
+    "Every path is served at the root (LangGraph) and under /api/v1 (DuraGraph).",
     "VERSION": "0.1.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The /api/v1 copies of the LangGraph paths are documented once, at the root.
+    "PREPROCESSING_HOOKS": ["duragraph_site.api.schema.root_paths_only"],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 

@@ -6,9 +6,15 @@ Pending rows are the queue (claimed with ``FOR UPDATE SKIP LOCKED``). Only ``run
 
 from __future__ import annotations
 
+import pgtrigger
 from django.db import models
 
-from runs.domain import MultitaskStrategy, RunStatus
+from runs.domain import TERMINAL_STATUSES, MultitaskStrategy, RunStatus
+
+#: NOTIFY channels (payload: the run id), delivered when the transaction commits.
+QUEUED_CHANNEL = "duragraph_run_queued"
+ENDED_CHANNEL = "duragraph_run_ended"
+_TERMINAL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 
 
 class Run(models.Model):
@@ -58,6 +64,37 @@ class Run(models.Model):
                 condition=models.Q(status="running"),
             ),
             models.Index(fields=["status", "created_at"], name="runs_status_created_idx"),
+        ]
+        # Wake-ups for executors (a run became claimable) and for waiters (a run ended),
+        # from the database itself so that no write path can forget them.
+        triggers = [
+            pgtrigger.Trigger(
+                name="notify_queued_insert",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.After,
+                condition=pgtrigger.Q(new__status="pending"),
+                func=f"PERFORM pg_notify('{QUEUED_CHANNEL}', NEW.run_id::text); RETURN NULL;",
+            ),
+            pgtrigger.Trigger(
+                name="notify_queued_update",
+                operation=pgtrigger.Update,
+                when=pgtrigger.After,
+                condition=pgtrigger.Condition("NEW.status = 'pending' AND OLD.status IS DISTINCT FROM NEW.status"),
+                func=f"PERFORM pg_notify('{QUEUED_CHANNEL}', NEW.run_id::text); RETURN NULL;",
+            ),
+            pgtrigger.Trigger(
+                name="notify_ended",
+                operation=pgtrigger.Update,
+                when=pgtrigger.After,
+                condition=pgtrigger.Condition(f"NEW.status IN ({_TERMINAL}) AND OLD.status IS DISTINCT FROM NEW.status"),
+                func=f"PERFORM pg_notify('{ENDED_CHANNEL}', NEW.run_id::text); RETURN NULL;",
+            ),
+            pgtrigger.Trigger(
+                name="notify_deleted",
+                operation=pgtrigger.Delete,
+                when=pgtrigger.After,
+                func=f"PERFORM pg_notify('{ENDED_CHANNEL}', OLD.run_id::text); RETURN NULL;",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from duragraph_site import ids
-from duragraph_site.errors import Conflict, NotFound
+from duragraph_site.errors import Conflict, InvalidInput, NotFound
 from events import projections
 from runs import domain, projection
 from runs.models import Run
@@ -52,31 +52,39 @@ def _default_lease_seconds() -> float:
 # -- creating --------------------------------------------------------------------------------
 def run_create(
     *,
-    thread_id: uuid.UUID,
+    thread_id: uuid.UUID | None,
     assistant_id: uuid.UUID,
     kwargs: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
     multitask_strategy: str = domain.MultitaskStrategy.ENQUEUE,
     after_seconds: float = 0,
+    if_not_exists: str = "reject",
     max_attempts: int | None = None,
     run_id: uuid.UUID | None = None,
 ) -> Run:
-    """Queue a run on a thread, applying the multitask strategy to the thread's active runs.
+    """Queue a run, applying the multitask strategy to its thread's active runs.
+
+    With *thread_id* None the run is stateless: it gets a thread of its own (deleted after the
+    run when ``kwargs["temporary"]`` is set). With ``if_not_exists="create"`` an unknown
+    *thread_id* is created. The thread's metadata records the assistant and graph it ran.
 
     Raises:
-        NotFound: unknown thread or assistant.
+        NotFound: unknown thread (unless created) or assistant.
         Conflict: the thread has an active run and the strategy is ``reject``.
-        InvalidInput: bad kwargs, metadata or strategy.
+        InvalidInput: bad kwargs, metadata, strategy or if_not_exists.
     """
+    if if_not_exists not in ("reject", "create"):
+        raise InvalidInput("if_not_exists must be one of ['reject', 'create']")
     now = timezone.now()
     run_id = run_id or ids.new_id()
     with transaction.atomic():
-        thread = thread_projection.load_for_update(thread_id)
-        if not Assistant.objects.filter(assistant_id=assistant_id).exists():
+        assistant = Assistant.objects.filter(assistant_id=assistant_id).first()
+        if assistant is None:
             raise NotFound(f"Assistant {assistant_id} not found")
+        thread = _thread_for_run(thread_id, if_not_exists=if_not_exists, now=now)
         new_events = domain.create(
             run_id=run_id,
-            thread_id=thread_id,
+            thread_id=thread.thread_id,
             assistant_id=assistant_id,
             kwargs=kwargs or {},
             metadata=metadata or {},
@@ -86,10 +94,26 @@ def run_create(
             after_seconds=after_seconds,
         )
         strategy = new_events[0].multitask_strategy
-        _apply_multitask_strategy(thread_id, strategy, new_run_id=run_id, now=now)
+        _apply_multitask_strategy(thread.thread_id, strategy, new_run_id=run_id, now=now)
         run = _record(None, new_events, now=now)
-        _sync_thread_status(thread, run, now=now)
+        thread = _sync_thread_status(thread, run, now=now)
+        ran_with = {"graph_id": assistant.graph_id, "assistant_id": str(assistant_id)}
+        if any(thread.metadata.get(key) != value for key, value in ran_with.items()):
+            thread_services.thread_record_metadata(thread, metadata=ran_with, now=now)
         return Run.objects.get(run_id=run_id)
+
+
+def _thread_for_run(thread_id: uuid.UUID | None, *, if_not_exists: str, now: datetime) -> thread_domain.ThreadState:
+    """The run's thread, locked: existing, created on demand, or a new one for a stateless run."""
+    if thread_id is not None:
+        try:
+            return thread_projection.load_for_update(thread_id)
+        except NotFound:
+            if if_not_exists != "create":
+                raise
+    new_thread_id = thread_id or ids.new_id()
+    thread_services.thread_create_unchecked(thread_id=new_thread_id, metadata={}, now=now)
+    return thread_projection.load_for_update(new_thread_id)
 
 
 def _apply_multitask_strategy(

@@ -48,6 +48,11 @@ class ThreadMetadataUpdated(DomainEvent):
     metadata: dict[str, Any]
 
 
+class ThreadTtlSet(DomainEvent):
+    #: ``{"strategy": "delete", "ttl": minutes}``, or None to keep the thread forever.
+    ttl: dict[str, Any] | None
+
+
 class ThreadStatusChanged(DomainEvent):
     status: ThreadStatus
     #: The run whose transition caused the change.
@@ -120,6 +125,13 @@ def update_metadata(state: ThreadState, *, metadata: Mapping[str, Any]) -> list[
     _require_not_deleted(state)
     require_json("metadata", metadata)
     return [ThreadMetadataUpdated(metadata=dict(metadata))]
+
+
+def set_ttl(state: ThreadState, *, ttl: Mapping[str, Any] | None) -> list[DomainEvent]:
+    _require_not_deleted(state)
+    if ttl is not None:
+        require_json("ttl", ttl)
+    return [ThreadTtlSet(ttl=dict(ttl) if ttl is not None else None)]
 
 
 def status_after_runs(

@@ -68,11 +68,16 @@ def thread_create_unchecked(
     return Thread.objects.get(thread_id=thread_id)
 
 
-def thread_update(*, thread_id: uuid.UUID, metadata: Mapping[str, Any]) -> Thread:
-    """Merge *metadata* into the thread's metadata."""
+def thread_update(
+    *, thread_id: uuid.UUID, metadata: Mapping[str, Any], ttl: Mapping[str, Any] | None = None
+) -> Thread:
+    """Merge *metadata* into the thread's metadata; set its TTL when *ttl* is given."""
     with transaction.atomic():
         state = projection.load_for_update(thread_id)
-        _record(state, domain.update_metadata(state, metadata=metadata), thread_id=thread_id)
+        new_events = domain.update_metadata(state, metadata=metadata)
+        if ttl is not None:
+            new_events += domain.set_ttl(state, ttl=ttl)
+        _record(state, new_events, thread_id=thread_id)
     return Thread.objects.get(thread_id=thread_id)
 
 
@@ -85,6 +90,22 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
         state = projection.load_for_update(thread_id)
         run_services.runs_delete_for_thread(thread_id=thread_id)
         _record(state, domain.delete(state), thread_id=thread_id)
+
+
+def threads_prune(*, thread_ids: list[uuid.UUID], strategy: str = "delete") -> int:
+    """LangGraph's prune: ``delete`` removes the threads; returns how many were pruned.
+
+    Unknown ids are skipped, not errors (pruning is idempotent).
+    """
+    if strategy != "delete":
+        raise InvalidInput(f"unknown prune strategy {strategy!r}")
+    pruned = 0
+    for thread_id in thread_ids:
+        with transaction.atomic():
+            if Thread.objects.filter(thread_id=thread_id).exists():
+                thread_delete(thread_id=thread_id)
+                pruned += 1
+    return pruned
 
 
 def thread_copy(*, thread_id: uuid.UUID) -> Thread:
@@ -117,6 +138,11 @@ def thread_record_status(
         state, status=status, run_id=run_id, error=error, interrupts=interrupts
     )
     return _record(state, new_events, thread_id=state.thread_id, now=now)
+
+
+def thread_record_metadata(state: domain.ThreadState, *, metadata: Mapping[str, Any], now: datetime) -> domain.ThreadState:
+    """Merge *metadata* into the thread's; same preconditions as :func:`thread_record_status`."""
+    return _record(state, domain.update_metadata(state, metadata=metadata), thread_id=state.thread_id, now=now)
 
 
 def thread_record_values(

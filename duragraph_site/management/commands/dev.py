@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = "Run DuraGraph with embedded PostgreSQL and NATS: migrations, admin user, server and workers."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1", help="interface to serve on (default 127.0.0.1)")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="interface to serve on (default 127.0.0.1)"
+        )
         parser.add_argument("--port", type=int, default=8081, help="HTTP port (default 8081)")
 
     def handle(self, *args, host: str, port: int, **options) -> None:

@@ -55,7 +55,7 @@ def test_if_exists(log_counter):
         services.assistant_create(graph_id="agent", assistant_id=assistant_id)
     assert (
         services.assistant_create(
-            graph_id="other", assistant_id=assistant_id, if_exists="do_nothing"
+            graph_id="chat", assistant_id=assistant_id, if_exists="do_nothing"
         ).graph_id
         == a.graph_id
     )
@@ -82,6 +82,8 @@ def test_if_exists(log_counter):
             InvalidInput,
         ),
         (lambda a: services.assistant_delete(assistant_id=uuid.uuid4()), NotFound),
+        (lambda a: services.assistant_create(graph_id="no-such-graph"), NotFound),
+        (lambda a: services.assistant_update(assistant_id=a.assistant_id, graph_id="no-such-graph"), NotFound),
     ],
 )
 def test_bad_input_writes_nothing(log_counter, command, error):
@@ -115,3 +117,14 @@ def test_deleted_in_the_log_is_illegal_to_update():
     state = projection.PROJECTION.rebuild(a.assistant_id)
     with pytest.raises(IllegalTransition):
         domain.update(state, name="x")
+
+
+def test_every_registered_graph_gets_its_default_assistant_once():
+    from assistants import domain, graphs
+
+    created = services.assistants_ensure_system()
+    assert sorted(a.graph_id for a in created) == graphs.registry().ids()
+    for a in created:
+        assert a.assistant_id == domain.system_assistant_id(a.graph_id)
+        assert (a.name, a.metadata, a.version) == (a.graph_id, {"created_by": "system"}, 1)
+    assert services.assistants_ensure_system() == []

@@ -23,6 +23,8 @@ from threads.models import Thread
 pytestmark = pytest.mark.django_db
 
 READ_MODELS = (Assistant, AssistantVersion, Thread, Run)
+#: Registered through the repository's langgraph.json.
+GRAPHS = ("agent", "chat", "approval", "slow")
 
 
 def read_models() -> dict[str, list[dict]]:
@@ -43,7 +45,7 @@ def realistic_history(seed: int = 7) -> None:
     assistants = []
     for i in range(4):
         a = assistant_services.assistant_create(
-            graph_id=f"graph-{i}", name=f"a{i}", metadata={"i": i}
+            graph_id=GRAPHS[i], name=f"a{i}", metadata={"i": i}
         )
         for v in range(rng.randint(0, 3)):
             a = assistant_services.assistant_update(
@@ -52,7 +54,7 @@ def realistic_history(seed: int = 7) -> None:
         if a.version > 2:
             assistant_services.assistant_set_latest(assistant_id=a.assistant_id, version=1)
         assistants.append(a)
-    doomed = assistant_services.assistant_create(graph_id="graph-x")
+    doomed = assistant_services.assistant_create(graph_id="slow")
     assistant_services.assistant_delete(assistant_id=doomed.assistant_id)
 
     threads = [thread_services.thread_create(metadata={"n": n}) for n in range(12)]

@@ -34,15 +34,33 @@ def thread_status(thread) -> str:
 
 class TestCreate:
     def test_creates_a_pending_run_and_makes_the_thread_busy_in_one_go(self, thread, assistant):
-        with capture_outbox(expected=2) as outbox:
+        with capture_outbox(expected=3) as outbox:
             run = create(thread, assistant, kwargs={"input": {"q": "hi"}}, metadata={"m": 1})
         assert (run.status, run.version, run.lease_epoch, run.attempt) == ("pending", 1, 0, 0)
         assert run.kwargs == {"input": {"q": "hi"}} and run.metadata == {"m": 1}
-        assert thread_status(thread) == "busy"
+        refreshed = Thread.objects.get(pk=thread.pk)
+        assert refreshed.status == "busy"
+        # LangGraph: a thread's metadata records the assistant and graph that ran on it.
+        assert refreshed.metadata == {"owner": "ada", "graph_id": "agent", "assistant_id": str(assistant.assistant_id)}
         assert [(row.event.type, row.subject) for row in outbox.rows] == [
             ("RunCreated", f"duragraph.threads.{thread.thread_id}.runs.{run.run_id}"),
             ("ThreadStatusChanged", f"duragraph.threads.{thread.thread_id}"),
+            ("ThreadMetadataUpdated", f"duragraph.threads.{thread.thread_id}"),
         ]
+
+    def test_stateless_runs_get_a_thread_of_their_own(self, assistant):
+        run = services.run_create(thread_id=None, assistant_id=assistant.assistant_id, kwargs={"temporary": True})
+        thread = Thread.objects.get(thread_id=run.thread_id)
+        assert (thread.status, thread.metadata["graph_id"]) == ("busy", "agent")
+
+    def test_if_not_exists_create_makes_the_thread(self, assistant, log_counter):
+        thread_id = uuid.uuid4()
+        before = log_counter.snapshot()
+        with pytest.raises(NotFound):
+            services.run_create(thread_id=thread_id, assistant_id=assistant.assistant_id)
+        assert log_counter.snapshot() == before
+        run = services.run_create(thread_id=thread_id, assistant_id=assistant.assistant_id, if_not_exists="create")
+        assert run.thread_id == thread_id and Thread.objects.filter(thread_id=thread_id).exists()
 
     @pytest.mark.parametrize(
         ("change", "error"),

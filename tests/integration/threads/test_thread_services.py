@@ -114,12 +114,8 @@ def test_copy_carries_metadata_and_values(assistant):
     run_services.run_complete(run_id=run.run_id, lease_epoch=1, output={"messages": ["hi"]})
     copy = services.thread_copy(thread_id=thread.thread_id)
     assert copy.thread_id != thread.thread_id
-    assert (copy.metadata, copy.values, copy.status, copy.copied_from) == (
-        {"topic": "x"},
-        {"messages": ["hi"]},
-        "idle",
-        thread.thread_id,
-    )
+    assert (copy.values, copy.status, copy.copied_from) == ({"messages": ["hi"]}, "idle", thread.thread_id)
+    assert copy.metadata == {"topic": "x", "graph_id": "agent", "assistant_id": str(assistant.assistant_id)}
 
 
 def test_status_events_only_when_the_status_changes(assistant):
@@ -128,7 +124,8 @@ def test_status_events_only_when_the_status_changes(assistant):
     run_services.run_create(thread_id=thread.thread_id, assistant_id=assistant.assistant_id)
     run_services.run_start(run_id=first.run_id, worker_id="w")
     types = [e.type for e in store.load(thread.thread_id)]
-    assert types == ["ThreadCreated", "ThreadStatusChanged"]  # busy once, not once per run
+    # busy once, not once per run; the assistant/graph metadata is recorded once too
+    assert types == ["ThreadCreated", "ThreadStatusChanged", "ThreadMetadataUpdated"]
 
 
 def test_deleting_twice_is_not_found_not_a_crash():

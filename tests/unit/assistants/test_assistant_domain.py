@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assistants import domain
-from duragraph_site.errors import IllegalTransition, InvalidInput, NotFound
+from duragraph_site.errors import BadRequest, IllegalTransition, InvalidInput, NotFound
 from events.testing import play
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,7 +49,7 @@ def test_system_assistant_id_is_langgraphs_uuid5():
         ({"configurable": {"model": "m"}}, {}, {"configurable": {"model": "m"}}, {"model": "m"}),
         ({}, {"model": "m"}, {"configurable": {"model": "m"}}, {"model": "m"}),
         ({"tags": ["t"]}, {}, {"tags": ["t"]}, {}),
-        ({"configurable": {"a": 1}}, {"b": 2}, {"configurable": {"a": 1}}, {"b": 2}),
+        ({"tags": ["t"], "configurable": {}}, {}, {"tags": ["t"], "configurable": {}}, {}),
     ],
 )
 def test_context_and_configurable_mirror_each_other(
@@ -72,6 +72,21 @@ def test_context_and_configurable_mirror_each_other(
 def test_create_rejects_bad_fields(overrides, message):
     with pytest.raises(InvalidInput, match=message):
         new_assistant(**overrides)
+
+
+def test_giving_both_configurable_and_context_is_a_bad_request():
+    with pytest.raises(BadRequest, match="Cannot specify both configurable and context"):
+        new_assistant(config={"configurable": {"a": 1}}, context={"b": 2})
+
+
+def test_updating_context_alone_keeps_the_rest_of_config_and_mirrors_it():
+    a = new_assistant(config={"tags": ["t"], "configurable": {"model": "x"}})
+    b = step(a, domain.update(a, context={"model": "y"}))
+    assert (b.config, b.context) == ({"tags": ["t"], "configurable": {"model": "y"}}, {"model": "y"})
+    c = step(b, domain.update(b, config={"recursion_limit": 5}))
+    assert (c.config, c.context) == ({"recursion_limit": 5, "configurable": {"model": "y"}}, {"model": "y"})
+    d = step(c, domain.update(c, config={"configurable": {"model": "z"}}))
+    assert (d.config, d.context) == ({"configurable": {"model": "z"}}, {"model": "z"})
 
 
 def test_update_snapshots_a_new_active_version_carrying_unspecified_fields():

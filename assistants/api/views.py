@@ -1,0 +1,289 @@
+"""LangGraph Platform's assistant endpoints. Thin: parse, call a service or selector, render."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assistants import graphs, selectors, services
+from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField
+from duragraph_site.api.params import parse_bool, parse_uuid, validated
+from duragraph_site.api.responses import paginated, select_fields
+from duragraph_site.errors import InvalidInput
+
+
+class AssistantSerializer(serializers.Serializer):
+    assistant_id = serializers.UUIDField()
+    graph_id = serializers.CharField()
+    config = serializers.JSONField()
+    context = serializers.JSONField()
+    metadata = serializers.JSONField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class AssistantVersionSerializer(serializers.Serializer):
+    assistant_id = serializers.UUIDField()
+    graph_id = serializers.CharField()
+    config = serializers.JSONField()
+    context = serializers.JSONField()
+    metadata = serializers.JSONField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+GraphSchemaSerializer = inline_serializer(
+    "GraphSchema",
+    {
+        "graph_id": serializers.CharField(),
+        "input_schema": serializers.JSONField(allow_null=True),
+        "output_schema": serializers.JSONField(allow_null=True),
+        "state_schema": serializers.JSONField(allow_null=True),
+        "config_schema": serializers.JSONField(allow_null=True),
+        "context_schema": serializers.JSONField(allow_null=True),
+    },
+)
+
+
+def _assistant_id(value: str):
+    return parse_uuid(value, "assistant")
+
+
+class AssistantCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        graph_id = serializers.CharField()
+        assistant_id = serializers.UUIDField(required=False, allow_null=True)
+        if_exists = serializers.ChoiceField(choices=["raise", "do_nothing"], default="raise")
+        config = JSONObjectField(required=False, allow_null=True)
+        context = JSONObjectField(required=False, allow_null=True)
+        metadata = JSONObjectField(required=False, allow_null=True)
+        name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+        description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+    @extend_schema(
+        operation_id="assistants_create", request=InputSerializer, responses=AssistantSerializer
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        assistant = services.assistant_create(
+            graph_id=data["graph_id"],
+            assistant_id=data.get("assistant_id"),
+            if_exists=data["if_exists"],
+            config=data.get("config"),
+            context=data.get("context"),
+            metadata=data.get("metadata"),
+            name=data.get("name") or None,
+            description=data.get("description"),
+        )
+        return Response(AssistantSerializer(assistant).data)
+
+
+class AssistantSearchApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        metadata = JSONObjectField(required=False, allow_null=True)
+        graph_id = serializers.CharField(required=False, allow_null=True)
+        name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+        offset = serializers.IntegerField(min_value=0, default=0)
+        sort_by = serializers.ChoiceField(
+            choices=selectors.SORT_FIELDS, required=False, allow_null=True
+        )
+        sort_order = SortOrderField()
+        select = SelectField(choices=list(AssistantSerializer().fields), required=False)
+
+    @extend_schema(
+        operation_id="assistants_search",
+        request=InputSerializer,
+        responses=AssistantSerializer(many=True),
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        rows, total = selectors.assistant_search(
+            metadata=data.get("metadata"),
+            graph_id=data.get("graph_id"),
+            name=data.get("name"),
+            limit=data["limit"],
+            offset=data["offset"],
+            sort_by=data.get("sort_by"),
+            sort_order=data.get("sort_order"),
+        )
+        body = select_fields(AssistantSerializer(rows, many=True).data, data.get("select"))
+        return paginated(body, total=total, offset=data["offset"], limit=data["limit"])
+
+
+class AssistantCountApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        metadata = JSONObjectField(required=False, allow_null=True)
+        graph_id = serializers.CharField(required=False, allow_null=True)
+        name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+    @extend_schema(
+        operation_id="assistants_count", request=InputSerializer, responses=OpenApiTypes.INT
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        return Response(
+            selectors.assistant_count(
+                metadata=data.get("metadata"), graph_id=data.get("graph_id"), name=data.get("name")
+            )
+        )
+
+
+class AssistantDetailApi(APIView):
+    class UpdateInputSerializer(serializers.Serializer):
+        graph_id = serializers.CharField(required=False, allow_null=True)
+        config = JSONObjectField(required=False, allow_null=True)
+        context = JSONObjectField(required=False, allow_null=True)
+        metadata = JSONObjectField(required=False, allow_null=True)
+        name = serializers.CharField(required=False, allow_null=True)
+        description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+    @extend_schema(operation_id="assistants_get", responses=AssistantSerializer)
+    def get(self, request: Request, assistant_id: str) -> Response:
+        return Response(
+            AssistantSerializer(selectors.assistant_get(_assistant_id(assistant_id))).data
+        )
+
+    @extend_schema(
+        operation_id="assistants_update",
+        request=UpdateInputSerializer,
+        responses=AssistantSerializer,
+    )
+    def patch(self, request: Request, assistant_id: str) -> Response:
+        data = validated(self.UpdateInputSerializer, request.data)
+        assistant = services.assistant_update(
+            assistant_id=_assistant_id(assistant_id),
+            **{k: v for k, v in data.items() if v is not None},
+        )
+        return Response(AssistantSerializer(assistant).data)
+
+    @extend_schema(
+        operation_id="assistants_delete",
+        parameters=[
+            OpenApiParameter(
+                "delete_threads", bool, description="also delete the threads the assistant ran on"
+            )
+        ],
+        responses={204: None},
+    )
+    def delete(self, request: Request, assistant_id: str) -> Response:
+        services.assistant_delete(
+            assistant_id=_assistant_id(assistant_id),
+            delete_threads=parse_bool(request.query_params.get("delete_threads"), "delete_threads"),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AssistantVersionsApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        metadata = JSONObjectField(required=False, allow_null=True)
+        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+        offset = serializers.IntegerField(min_value=0, default=0)
+
+    @extend_schema(
+        operation_id="assistants_versions",
+        request=InputSerializer,
+        responses=AssistantVersionSerializer(many=True),
+    )
+    def post(self, request: Request, assistant_id: str) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        rows = selectors.assistant_versions(
+            _assistant_id(assistant_id),
+            metadata=data.get("metadata"),
+            limit=data["limit"],
+            offset=data["offset"],
+        )
+        return Response(AssistantVersionSerializer(rows, many=True).data)
+
+
+class AssistantSetLatestApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1)
+
+    @extend_schema(
+        operation_id="assistants_set_latest", request=InputSerializer, responses=AssistantSerializer
+    )
+    def post(self, request: Request, assistant_id: str) -> Response:
+        # The SDK sends {"version": n}; DuraGraph's Go server read ?version=n. Accept both.
+        payload = request.data if request.data else {"version": request.query_params.get("version")}
+        data = validated(self.InputSerializer, payload)
+        assistant = services.assistant_set_latest(
+            assistant_id=_assistant_id(assistant_id), version=data["version"]
+        )
+        return Response(AssistantSerializer(assistant).data)
+
+
+class AssistantGraphApi(APIView):
+    @extend_schema(
+        operation_id="assistants_graph",
+        parameters=[OpenApiParameter("xray", str, description="true, false, or a positive depth")],
+        responses=inline_serializer(
+            "GraphDrawable",
+            {
+                "nodes": serializers.ListField(child=serializers.DictField()),
+                "edges": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
+    def get(self, request: Request, assistant_id: str) -> Response:
+        assistant = selectors.assistant_get(_assistant_id(assistant_id))
+        xray = _xray(request.query_params.get("xray"))
+        drawable = (
+            graphs.registry()
+            .get(assistant.graph_id)
+            .drawable(selectors.graph_config(assistant), xray=xray)
+        )
+        return Response(drawable)
+
+
+class AssistantSchemasApi(APIView):
+    @extend_schema(operation_id="assistants_schemas", responses=GraphSchemaSerializer)
+    def get(self, request: Request, assistant_id: str) -> Response:
+        assistant = selectors.assistant_get(_assistant_id(assistant_id))
+        schemas = (
+            graphs.registry().get(assistant.graph_id).schemas(selectors.graph_config(assistant))
+        )
+        return Response({"graph_id": assistant.graph_id, **schemas})
+
+
+class AssistantSubgraphsApi(APIView):
+    @extend_schema(
+        operation_id="assistants_subgraphs",
+        parameters=[OpenApiParameter("recurse", bool)],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request, assistant_id: str, namespace: str | None = None) -> Response:
+        assistant = selectors.assistant_get(_assistant_id(assistant_id))
+        subgraphs = (
+            graphs.registry()
+            .get(assistant.graph_id)
+            .subgraphs(
+                selectors.graph_config(assistant),
+                namespace=namespace,
+                recurse=parse_bool(request.query_params.get("recurse"), "recurse"),
+            )
+        )
+        return Response(subgraphs)
+
+
+def _xray(value: str | None) -> bool | int:
+    if value in (None, "", "false", "False"):
+        return False
+    if value in ("true", "True"):
+        return True
+    try:
+        depth = int(value)
+    except ValueError:
+        raise InvalidInput("Invalid xray value") from None
+    if depth <= 0:
+        raise InvalidInput("Invalid xray value")
+    return depth

@@ -1,0 +1,233 @@
+"""LangGraph Platform's thread endpoints. Thin: parse, call a service or selector, render."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField
+from duragraph_site.api.params import parse_uuid, validated
+from duragraph_site.api.responses import paginated, select_fields
+from duragraph_site.errors import InvalidInput
+from threads import selectors, services
+from threads.domain import ThreadStatus
+
+STATUSES = [s.value for s in ThreadStatus]
+
+
+class ThreadSerializer(serializers.Serializer):
+    thread_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    state_updated_at = serializers.DateTimeField()
+    metadata = serializers.JSONField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    config = serializers.JSONField()
+    values = serializers.JSONField(allow_null=True)
+    interrupts = serializers.JSONField()
+    error = serializers.JSONField(allow_null=True)
+
+
+class ThreadWithTtlSerializer(ThreadSerializer):
+    ttl = serializers.JSONField(allow_null=True)
+
+
+def _thread_id(value: str):
+    return parse_uuid(value, "thread")
+
+
+class TtlField(serializers.Field):
+    """The SDK sends ``{"ttl": minutes, "strategy": "delete"}``; a bare number is accepted too."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            data = {"ttl": data, "strategy": "delete"}
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("ttl"), int | float)
+            or isinstance(data.get("ttl"), bool)
+        ):
+            raise serializers.ValidationError('must be {"ttl": <minutes>, "strategy": "delete"}')
+        if data["ttl"] <= 0:
+            raise serializers.ValidationError("ttl must be a positive number of minutes")
+        strategy = data.get("strategy", "delete")
+        if strategy != "delete":
+            raise serializers.ValidationError('the only ttl strategy is "delete"')
+        return {"ttl": data["ttl"], "strategy": strategy}
+
+    def to_representation(self, value):
+        return value
+
+
+class ThreadCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        thread_id = serializers.UUIDField(required=False, allow_null=True)
+        metadata = JSONObjectField(required=False, allow_null=True)
+        if_exists = serializers.ChoiceField(choices=["raise", "do_nothing"], default="raise")
+        ttl = TtlField(required=False, allow_null=True)
+        supersteps = serializers.ListField(
+            child=serializers.DictField(), required=False, allow_null=True
+        )
+
+    @extend_schema(
+        operation_id="threads_create", request=InputSerializer, responses=ThreadSerializer
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        if data.get("supersteps"):
+            raise InvalidInput("supersteps are not supported yet")
+        thread = services.thread_create(
+            thread_id=data.get("thread_id"),
+            metadata=data.get("metadata"),
+            if_exists=data["if_exists"],
+            ttl=data.get("ttl"),
+        )
+        return Response(ThreadSerializer(thread).data)
+
+
+class ThreadSearchApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        metadata = JSONObjectField(required=False, allow_null=True)
+        values = JSONObjectField(required=False, allow_null=True)
+        ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
+        status = serializers.ChoiceField(choices=STATUSES, required=False, allow_null=True)
+        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+        offset = serializers.IntegerField(min_value=0, default=0)
+        sort_by = serializers.ChoiceField(
+            choices=selectors.SORT_FIELDS, required=False, allow_null=True
+        )
+        sort_order = SortOrderField()
+        select = SelectField(choices=list(ThreadSerializer().fields), required=False)
+        extract = serializers.DictField(
+            child=serializers.CharField(), required=False, allow_null=True
+        )
+
+        def validate_extract(self, value):
+            if value is not None and len(value) > 10:
+                raise serializers.ValidationError("at most 10 extract paths")
+            return value
+
+    @extend_schema(
+        operation_id="threads_search",
+        request=InputSerializer,
+        responses=ThreadSerializer(many=True),
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        rows, total = selectors.thread_search(
+            metadata=data.get("metadata"),
+            values=data.get("values"),
+            ids=data.get("ids"),
+            status=data.get("status"),
+            limit=data["limit"],
+            offset=data["offset"],
+            sort_by=data.get("sort_by"),
+            sort_order=data.get("sort_order"),
+        )
+        body = ThreadSerializer(rows, many=True).data
+        if extract := data.get("extract"):
+            for row, thread in zip(body, rows, strict=True):
+                document = {"values": thread.values, "metadata": thread.metadata}
+                row["extracted"] = {
+                    alias: selectors.extract(document, path) for alias, path in extract.items()
+                }
+        return paginated(
+            select_fields(body, data.get("select")),
+            total=total,
+            offset=data["offset"],
+            limit=data["limit"],
+        )
+
+
+class ThreadCountApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        metadata = JSONObjectField(required=False, allow_null=True)
+        values = JSONObjectField(required=False, allow_null=True)
+        status = serializers.ChoiceField(choices=STATUSES, required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="threads_count", request=InputSerializer, responses=OpenApiTypes.INT
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        return Response(
+            selectors.thread_count(
+                metadata=data.get("metadata"), values=data.get("values"), status=data.get("status")
+            )
+        )
+
+
+class ThreadDetailApi(APIView):
+    class UpdateInputSerializer(serializers.Serializer):
+        metadata = JSONObjectField(required=False, allow_null=True)
+        ttl = TtlField(required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="threads_get",
+        parameters=[
+            OpenApiParameter("include", str, description="comma-separated extra fields: ttl")
+        ],
+        responses=ThreadWithTtlSerializer,
+    )
+    def get(self, request: Request, thread_id: str) -> Response:
+        thread = selectors.thread_get(_thread_id(thread_id))
+        include = {
+            part.strip()
+            for part in request.query_params.get("include", "").split(",")
+            if part.strip()
+        }
+        if include - {"ttl"}:
+            raise InvalidInput(f"include must name only: ttl (got {sorted(include)})")
+        serializer = ThreadWithTtlSerializer if "ttl" in include else ThreadSerializer
+        return Response(serializer(thread).data)
+
+    @extend_schema(
+        operation_id="threads_update",
+        request=UpdateInputSerializer,
+        responses={200: ThreadSerializer, 204: None},
+    )
+    def patch(self, request: Request, thread_id: str) -> Response:
+        data = validated(self.UpdateInputSerializer, request.data)
+        thread = services.thread_update(
+            thread_id=_thread_id(thread_id),
+            metadata=data.get("metadata") or {},
+            ttl=data.get("ttl"),
+        )
+        if request.headers.get("Prefer") == "return=minimal":
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(ThreadSerializer(thread).data)
+
+    @extend_schema(operation_id="threads_delete", responses={204: None})
+    def delete(self, request: Request, thread_id: str) -> Response:
+        services.thread_delete(thread_id=_thread_id(thread_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ThreadCopyApi(APIView):
+    @extend_schema(operation_id="threads_copy", request=None, responses=ThreadSerializer)
+    def post(self, request: Request, thread_id: str) -> Response:
+        return Response(
+            ThreadSerializer(services.thread_copy(thread_id=_thread_id(thread_id))).data
+        )
+
+
+class ThreadPruneApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        thread_ids = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+        strategy = serializers.ChoiceField(choices=["delete", "keep_latest"], default="delete")
+
+    @extend_schema(
+        operation_id="threads_prune",
+        request=InputSerializer,
+        responses=inline_serializer(
+            "ThreadPruneResponse", {"pruned_count": serializers.IntegerField()}
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        pruned = services.threads_prune(thread_ids=data["thread_ids"], strategy=data["strategy"])
+        return Response({"pruned_count": pruned})
