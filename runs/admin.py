@@ -28,7 +28,17 @@ class AssistantFilter(InputFilter):
 @admin.register(Run)
 class RunAdmin(EventSourcedAdmin):
     stream_type = "run"
-    list_display = ("run_id", "status", "thread_id", "assistant_id", "worker_id", "attempt", "lease_epoch", "created_at", "updated_at")
+    list_display = (
+        "run_id",
+        "status",
+        "thread_id",
+        "assistant_id",
+        "worker_id",
+        "attempt",
+        "lease_epoch",
+        "created_at",
+        "updated_at",
+    )
     list_filter = ("status", "worker_id", ThreadFilter, AssistantFilter)
     search_fields = ("=run_id",)
     ordering = ("-created_at",)
@@ -70,12 +80,22 @@ class RunAdmin(EventSourcedAdmin):
     @admin.action(description="Cancel selected runs")
     def cancel_runs(self, request, queryset) -> None:
         reason = f"cancelled by {request.user} in the admin"
-        self._each(request, queryset, lambda run: services.run_cancel(run_id=run.run_id, reason=reason), "cancelled")
+        self._each(
+            request,
+            queryset,
+            lambda run: services.run_cancel(run_id=run.run_id, reason=reason),
+            "cancelled",
+        )
 
     @admin.action(description="Requeue selected failed runs")
     def requeue_runs(self, request, queryset) -> None:
         reason = f"requeued by {request.user} in the admin"
-        self._each(request, queryset, lambda run: services.run_requeue(run_id=run.run_id, reason=reason), "requeued")
+        self._each(
+            request,
+            queryset,
+            lambda run: services.run_requeue(run_id=run.run_id, reason=reason),
+            "requeued",
+        )
 
     def _each(self, request, queryset, command, verb: str) -> None:
         done = 0

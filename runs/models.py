@@ -79,14 +79,18 @@ class Run(models.Model):
                 name="notify_queued_update",
                 operation=pgtrigger.Update,
                 when=pgtrigger.After,
-                condition=pgtrigger.Condition("NEW.status = 'pending' AND OLD.status IS DISTINCT FROM NEW.status"),
+                condition=pgtrigger.Condition(
+                    "NEW.status = 'pending' AND OLD.status IS DISTINCT FROM NEW.status"
+                ),
                 func=f"PERFORM pg_notify('{QUEUED_CHANNEL}', NEW.run_id::text); RETURN NULL;",
             ),
             pgtrigger.Trigger(
                 name="notify_ended",
                 operation=pgtrigger.Update,
                 when=pgtrigger.After,
-                condition=pgtrigger.Condition(f"NEW.status IN ({_TERMINAL}) AND OLD.status IS DISTINCT FROM NEW.status"),
+                condition=pgtrigger.Condition(
+                    f"NEW.status IN ({_TERMINAL}) AND OLD.status IS DISTINCT FROM NEW.status"
+                ),
                 func=f"PERFORM pg_notify('{ENDED_CHANNEL}', NEW.run_id::text); RETURN NULL;",
             ),
             pgtrigger.Trigger(
@@ -99,3 +103,47 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} ({self.status})"
+
+
+class Cron(models.Model):
+    """A schedule that creates runs (LangGraph's crons). Configuration, not an event stream:
+    what a cron *does* is recorded by the runs it creates (``RunCreated`` with its ``cron_id``)."""
+
+    cron_id = models.UUIDField(primary_key=True)
+    assistant = models.ForeignKey(
+        "assistants.Assistant",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="crons",
+    )
+    #: None: a stateless cron (every firing gets a new thread).
+    thread = models.ForeignKey(
+        "threads.Thread",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="crons",
+    )
+    schedule = models.CharField(max_length=255)
+    timezone = models.CharField(max_length=64, default="UTC")
+    #: The run-creation body each firing uses.
+    payload = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict)
+    enabled = models.BooleanField(default=True)
+    on_run_completed = models.CharField(max_length=16, null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    next_run_date = models.DateTimeField(null=True, blank=True)
+    user_id = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_run_date"], name="runs_cron_due_idx", condition=models.Q(enabled=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cron {self.cron_id} ({self.schedule})"

@@ -14,7 +14,17 @@ from typing import Any
 from assistants.domain import BOTH_CONTEXTS_MESSAGE
 from duragraph_site.errors import BadRequest, InvalidInput
 
-STREAM_MODES = ("values", "messages", "messages-tuple", "updates", "events", "debug", "custom", "tasks", "checkpoints")
+STREAM_MODES = (
+    "values",
+    "messages",
+    "messages-tuple",
+    "updates",
+    "events",
+    "debug",
+    "custom",
+    "tasks",
+    "checkpoints",
+)
 #: Stream modes only LangGraph's v2 event-streaming endpoints serve.
 V2_ONLY_STREAM_MODES = ("tools", "lifecycle")
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
@@ -48,7 +58,9 @@ def build(payload: dict[str, Any], *, stateless: bool) -> RunRequest:
     stream_mode = payload.get("stream_mode") or ["values"]
     stream_mode = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
     if v2_only := sorted(set(V2_ONLY_STREAM_MODES) & set(stream_mode)):
-        raise InvalidInput(f"stream_mode entries {v2_only!r} are only supported on the v2 event streaming endpoints.")
+        raise InvalidInput(
+            f"stream_mode entries {v2_only!r} are only supported on the v2 event streaming endpoints."
+        )
 
     config = dict(payload.get("config") or {})
     context = dict(payload.get("context") or {})

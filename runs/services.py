@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from duragraph_site import ids
-from duragraph_site.errors import Conflict, InvalidInput, NotFound
+from duragraph_site.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from events import projections
 from runs import domain, projection
-from runs.models import Run
+from runs.models import Cron, Run
 from threads import domain as thread_domain
 from threads import projection as thread_projection
 from threads import services as thread_services
@@ -103,7 +103,9 @@ def run_create(
         return Run.objects.get(run_id=run_id)
 
 
-def _thread_for_run(thread_id: uuid.UUID | None, *, if_not_exists: str, now: datetime) -> thread_domain.ThreadState:
+def _thread_for_run(
+    thread_id: uuid.UUID | None, *, if_not_exists: str, now: datetime
+) -> thread_domain.ThreadState:
     """The run's thread, locked: existing, created on demand, or a new one for a stateless run."""
     if thread_id is not None:
         try:
@@ -248,6 +250,43 @@ def run_cancel(
         return None if run.deleted else Run.objects.get(run_id=run_id)
 
 
+def runs_cancel_many(
+    *,
+    thread_id: uuid.UUID | None = None,
+    run_ids: list[uuid.UUID] | None = None,
+    status: str | None = None,
+    action: str = domain.CancelAction.INTERRUPT,
+) -> int:
+    """Cancel every active run matching the selector; returns how many.
+
+    The selector is LangGraph's: ``status`` (``pending``, ``running`` or ``all``), or
+    ``thread_id`` and/or ``run_ids``. Runs that end meanwhile are skipped.
+
+    Raises:
+        NotFound: no active run matched.
+    """
+    queryset = Run.objects.filter(status__in=ACTIVE)
+    if status is not None:
+        if status != "all":
+            queryset = queryset.filter(status=status)
+    else:
+        if thread_id is not None:
+            queryset = queryset.filter(thread_id=thread_id)
+        if run_ids:
+            queryset = queryset.filter(run_id__in=run_ids)
+    targets = list(queryset.order_by("created_at").values_list("run_id", flat=True))
+    if not targets:
+        raise NotFound("No active runs matched")
+    cancelled = 0
+    for run_id in targets:
+        try:
+            run_cancel(run_id=run_id, action=action)
+            cancelled += 1
+        except (IllegalTransition, NotFound):
+            continue  # ended or vanished since we looked
+    return cancelled
+
+
 def run_requeue(*, run_id: uuid.UUID, reason: str = "requeued by operator") -> Run:
     """Send an ``error``/``timeout`` run back to the queue with a fresh retry budget."""
     now = timezone.now()
@@ -268,8 +307,9 @@ def run_delete(*, run_id: uuid.UUID, thread_id: uuid.UUID | None = None) -> None
 
 
 def runs_delete_for_thread(*, thread_id: uuid.UUID) -> int:
-    """Cancel and delete every run of a thread that is being deleted (thread already locked)."""
+    """Cancel and delete every run (and cron) of a thread being deleted (thread already locked)."""
     now = timezone.now()
+    Cron.objects.filter(thread_id=thread_id).delete()
     count = 0
     for row in Run.objects.select_for_update().filter(thread_id=thread_id).order_by("created_at"):
         state = projection.to_state(row)

@@ -6,26 +6,68 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0001_initial'),
+        ("runs", "0001_initial"),
     ]
 
     operations = [
         pgtrigger.migrations.AddTrigger(
-            model_name='run',
-            trigger=pgtrigger.compiler.Trigger(name='notify_queued_insert', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (NEW."status" = \'pending\')', func="PERFORM pg_notify('duragraph_run_queued', NEW.run_id::text); RETURN NULL;", hash='c99d0ab2f5076cb1ee5bd0530b127573caef44d7', operation='INSERT', pgid='pgtrigger_notify_queued_insert_92cbb', table='runs_run', when='AFTER')),
+            model_name="run",
+            trigger=pgtrigger.compiler.Trigger(
+                name="notify_queued_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (NEW.\"status\" = 'pending')",
+                    func="PERFORM pg_notify('duragraph_run_queued', NEW.run_id::text); RETURN NULL;",
+                    hash="c99d0ab2f5076cb1ee5bd0530b127573caef44d7",
+                    operation="INSERT",
+                    pgid="pgtrigger_notify_queued_insert_92cbb",
+                    table="runs_run",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='run',
-            trigger=pgtrigger.compiler.Trigger(name='notify_queued_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition="WHEN (NEW.status = 'pending' AND OLD.status IS DISTINCT FROM NEW.status)", func="PERFORM pg_notify('duragraph_run_queued', NEW.run_id::text); RETURN NULL;", hash='f282214c515ed85d521b85dd57905c3bfaa49e13', operation='UPDATE', pgid='pgtrigger_notify_queued_update_23813', table='runs_run', when='AFTER')),
+            model_name="run",
+            trigger=pgtrigger.compiler.Trigger(
+                name="notify_queued_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (NEW.status = 'pending' AND OLD.status IS DISTINCT FROM NEW.status)",
+                    func="PERFORM pg_notify('duragraph_run_queued', NEW.run_id::text); RETURN NULL;",
+                    hash="f282214c515ed85d521b85dd57905c3bfaa49e13",
+                    operation="UPDATE",
+                    pgid="pgtrigger_notify_queued_update_23813",
+                    table="runs_run",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='run',
-            trigger=pgtrigger.compiler.Trigger(name='notify_ended', sql=pgtrigger.compiler.UpsertTriggerSql(condition="WHEN (NEW.status IN ('error', 'interrupted', 'success', 'timeout') AND OLD.status IS DISTINCT FROM NEW.status)", func="PERFORM pg_notify('duragraph_run_ended', NEW.run_id::text); RETURN NULL;", hash='34b635d935b34c54c4f05d59f98cbeac01e5279b', operation='UPDATE', pgid='pgtrigger_notify_ended_1aa62', table='runs_run', when='AFTER')),
+            model_name="run",
+            trigger=pgtrigger.compiler.Trigger(
+                name="notify_ended",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (NEW.status IN ('error', 'interrupted', 'success', 'timeout') AND OLD.status IS DISTINCT FROM NEW.status)",
+                    func="PERFORM pg_notify('duragraph_run_ended', NEW.run_id::text); RETURN NULL;",
+                    hash="34b635d935b34c54c4f05d59f98cbeac01e5279b",
+                    operation="UPDATE",
+                    pgid="pgtrigger_notify_ended_1aa62",
+                    table="runs_run",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='run',
-            trigger=pgtrigger.compiler.Trigger(name='notify_deleted', sql=pgtrigger.compiler.UpsertTriggerSql(func="PERFORM pg_notify('duragraph_run_ended', OLD.run_id::text); RETURN NULL;", hash='dba9ba518d6826c04e4e55ce340ce29c92293778', operation='DELETE', pgid='pgtrigger_notify_deleted_c8f9d', table='runs_run', when='AFTER')),
+            model_name="run",
+            trigger=pgtrigger.compiler.Trigger(
+                name="notify_deleted",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="PERFORM pg_notify('duragraph_run_ended', OLD.run_id::text); RETURN NULL;",
+                    hash="dba9ba518d6826c04e4e55ce340ce29c92293778",
+                    operation="DELETE",
+                    pgid="pgtrigger_notify_deleted_c8f9d",
+                    table="runs_run",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

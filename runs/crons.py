@@ -1,0 +1,216 @@
+"""Crons: schedules that create runs. Commands, queries and the firing of due crons.
+
+A cron stores the run-creation body it will use (``payload``) and its next firing time. Firing
+claims due crons with ``FOR UPDATE SKIP LOCKED`` and advances ``next_run_date`` in the same
+transaction as the run it creates, so each tick creates exactly one run even when several
+schedulers race.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+from django.db import transaction
+from django.db.models import Count, Window
+from django.utils import timezone
+
+from assistants.models import Assistant
+from duragraph_site import ids
+from duragraph_site.errors import BadRequest, InvalidInput, NotFound
+from runs.models import Cron
+from threads.models import Thread
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+SORT_FIELDS = (
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "next_run_date",
+    "end_time",
+)
+_UNSET: Any = object()
+
+
+def next_run_after(schedule: str, tz_name: str, after: datetime) -> datetime:
+    """The first firing time of a 5-field cron *schedule* in *tz_name* strictly after *after*."""
+    tz = _zone(tz_name)
+    try:
+        return (
+            croniter(schedule, after.astimezone(tz)).get_next(datetime).astimezone(ZoneInfo("UTC"))
+        )
+    except (CroniterBadCronError, CroniterBadDateError, ValueError) as error:
+        raise InvalidInput(
+            f"schedule {schedule!r} is not a valid cron expression: {error}"
+        ) from None
+
+
+def _zone(tz_name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"timezone {tz_name!r} is not an IANA time zone name") from None
+
+
+def _validate_schedule(schedule: str) -> None:
+    if (
+        not isinstance(schedule, str)
+        or len(schedule.split()) != 5
+        or not croniter.is_valid(schedule)
+    ):
+        raise InvalidInput(
+            f"schedule {schedule!r} must be a 5-field cron expression, e.g. '*/5 * * * *'"
+        )
+
+
+# -- commands --------------------------------------------------------------------------------
+def cron_create(
+    *,
+    assistant_id: uuid.UUID,
+    thread_id: uuid.UUID | None,
+    schedule: str,
+    payload: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None = None,
+    end_time: datetime | None = None,
+    enabled: bool = True,
+    tz_name: str | None = None,
+    on_run_completed: str | None = None,
+) -> Cron:
+    """Create a cron; ``on_run_completed`` (``delete``/``keep``) applies to stateless crons only.
+
+    Raises:
+        NotFound: unknown assistant or thread.
+        InvalidInput: bad schedule or timezone.
+    """
+    _validate_schedule(schedule)
+    tz_name = tz_name or "UTC"
+    now = timezone.now()
+    if not Assistant.objects.filter(assistant_id=assistant_id).exists():
+        raise NotFound(f"Assistant {assistant_id} not found")
+    if thread_id is not None and not Thread.objects.filter(thread_id=thread_id).exists():
+        raise NotFound(f"Thread with ID {thread_id} not found")
+    return Cron.objects.create(
+        cron_id=ids.new_id(),
+        assistant_id=assistant_id,
+        thread_id=thread_id,
+        schedule=schedule,
+        timezone=tz_name,
+        payload=dict(payload),
+        metadata=dict(metadata or {}),
+        enabled=enabled,
+        on_run_completed=None if thread_id is not None else (on_run_completed or "delete"),
+        end_time=end_time,
+        next_run_date=next_run_after(schedule, tz_name, now),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def cron_update(
+    *,
+    cron_id: uuid.UUID,
+    schedule: str | None = None,
+    tz_name: str | None = None,
+    end_time: datetime | None = _UNSET,
+    enabled: bool | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    on_run_completed: str | None = None,
+    payload_changes: Mapping[str, Any] | None = None,
+) -> Cron:
+    """Change the given fields; a new schedule or timezone recomputes the next firing.
+
+    ``end_time=None`` clears the end time; leaving it out keeps it.
+    """
+    with transaction.atomic():
+        cron = Cron.objects.select_for_update().filter(cron_id=cron_id).first()
+        if cron is None:
+            raise NotFound(f"Cron {cron_id} not found")
+        if schedule is not None:
+            _validate_schedule(schedule)
+            cron.schedule = schedule
+        if tz_name is not None:
+            _zone(tz_name)
+            cron.timezone = tz_name
+        if end_time is not _UNSET:
+            cron.end_time = end_time
+        if enabled is not None:
+            cron.enabled = enabled
+        if metadata is not None:
+            cron.metadata = {**cron.metadata, **metadata}
+        if on_run_completed is not None:
+            if cron.thread_id is not None:
+                raise BadRequest("on_run_completed applies to stateless crons only")
+            cron.on_run_completed = on_run_completed
+        if payload_changes:
+            cron.payload = {**cron.payload, **payload_changes}
+        now = timezone.now()
+        if schedule is not None or tz_name is not None:
+            cron.next_run_date = next_run_after(cron.schedule, cron.timezone, now)
+        cron.updated_at = now
+        cron.save()
+        return cron
+
+
+def cron_delete(*, cron_id: uuid.UUID) -> None:
+    deleted, _ = Cron.objects.filter(cron_id=cron_id).delete()
+    if not deleted:
+        raise NotFound(f"Cron {cron_id} not found")
+
+
+# -- queries ---------------------------------------------------------------------------------
+def cron_get(cron_id: uuid.UUID) -> Cron:
+    cron = Cron.objects.filter(cron_id=cron_id).first()
+    if cron is None:
+        raise NotFound(f"Cron {cron_id} not found")
+    return cron
+
+
+def _filtered(*, assistant_id=None, thread_id=None, enabled=None, metadata=None):
+    queryset = Cron.objects.all()
+    if assistant_id is not None:
+        queryset = queryset.filter(assistant_id=assistant_id)
+    if thread_id is not None:
+        queryset = queryset.filter(thread_id=thread_id)
+    if enabled is not None:
+        queryset = queryset.filter(enabled=enabled)
+    if metadata:
+        queryset = queryset.filter(metadata__contains=metadata)
+    return queryset
+
+
+def cron_search(
+    *,
+    assistant_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID | None = None,
+    enabled: bool | None = None,
+    metadata: dict | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+) -> tuple[list[Cron], int]:
+    order = sort_by or "created_at"
+    if order not in SORT_FIELDS:
+        raise InvalidInput(f"sort_by must be one of {list(SORT_FIELDS)}")
+    direction = "" if sort_order == "asc" else "-"
+    filters = {
+        "assistant_id": assistant_id,
+        "thread_id": thread_id,
+        "enabled": enabled,
+        "metadata": metadata,
+    }
+    queryset = _filtered(**filters).annotate(total=Window(Count("*")))
+    rows = list(queryset.order_by(f"{direction}{order}", "cron_id")[offset : offset + limit])
+    total = rows[0].total if rows else (_filtered(**filters).count() if offset else 0)
+    return rows, total
+
+
+def cron_count(*, assistant_id=None, thread_id=None, metadata=None) -> int:
+    return _filtered(assistant_id=assistant_id, thread_id=thread_id, metadata=metadata).count()
