@@ -158,6 +158,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.domain.RunStatus",
+        "ThreadStatusEnum": ["idle", "busy", "interrupted", "error"],
+        "OnCompletionEnum": ["delete", "keep"],
+    },
     # The /api/v1 copies of the LangGraph paths are documented once, at the root.
     "PREPROCESSING_HOOKS": ["duragraph_site.api.schema.root_paths_only"],
 }

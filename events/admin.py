@@ -52,7 +52,13 @@ class EventSourcedAdmin(ReadOnlyModelAdmin):
                 {"field": name, "from_log": pretty_json(left), "read_model": pretty_json(right)}
                 for name, (left, right) in result.differences.items()
             ]
-            results.append({"id": stream_id, "rebuilt": pretty_json(projections.to_plain(result.from_log)), "differences": differences})
+            results.append(
+                {
+                    "id": stream_id,
+                    "rebuilt": pretty_json(projections.to_plain(result.from_log)),
+                    "differences": differences,
+                }
+            )
         context = {
             **self.admin_site.each_context(request),
             "title": f"Replay of {len(results)} {self.stream_type}(s) from the event log",
@@ -67,7 +73,10 @@ def _timeline(object_id: str) -> list[dict]:
         events = store.load(uuid.UUID(str(object_id)))
     except ValueError:
         return []
-    return [{"event": e, "payload": pretty_json(e.payload), "metadata": pretty_json(e.metadata)} for e in events]
+    return [
+        {"event": e, "payload": pretty_json(e.payload), "metadata": pretty_json(e.metadata)}
+        for e in events
+    ]
 
 
 class StreamFilter(InputFilter):
@@ -82,7 +91,16 @@ class EventAdmin(ReadOnlyModelAdmin):
     list_filter = ("stream_type", "type", StreamFilter)
     search_fields = ("=stream_id", "type")
     ordering = ("-id",)
-    fields = ("id", "stream_type", "stream_id", "version", "type", "created_at", "payload_json", "metadata_json")
+    fields = (
+        "id",
+        "stream_type",
+        "stream_id",
+        "version",
+        "type",
+        "created_at",
+        "payload_json",
+        "metadata_json",
+    )
     readonly_fields = fields
     show_full_result_count = False
 
@@ -117,7 +135,15 @@ class DeliveryFilter(admin.SimpleListFilter):
 
 @admin.register(Outbox)
 class OutboxAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "subject", "event_type", "attempts", "created_at", "published_at", "last_error")
+    list_display = (
+        "id",
+        "subject",
+        "event_type",
+        "attempts",
+        "created_at",
+        "published_at",
+        "last_error",
+    )
     list_filter = (DeliveryFilter,)
     search_fields = ("subject",)
     ordering = ("-id",)

@@ -32,16 +32,26 @@ def _respond(state: Steps) -> dict:
 
 
 agent = StateGraph(Steps).add_node("think", _think).add_node("respond", _respond)
-agent = agent.add_edge(START, "think").add_edge("think", "respond").add_edge("respond", END).compile()
+agent = (
+    agent.add_edge(START, "think").add_edge("think", "respond").add_edge("respond", END).compile()
+)
 
 
 def _chat(state: MessagesState) -> dict:
-    model = GenericFakeChatModel(messages=iter([AIMessage(content="Hello from DuraGraph, token by token.")]))
+    model = GenericFakeChatModel(
+        messages=iter([AIMessage(content="Hello from DuraGraph, token by token.")])
+    )
     reply: AnyMessage = model.invoke(state["messages"])
     return {"messages": [reply]}
 
 
-chat = StateGraph(MessagesState).add_node("chat", _chat).add_edge(START, "chat").add_edge("chat", END).compile()
+chat = (
+    StateGraph(MessagesState)
+    .add_node("chat", _chat)
+    .add_edge(START, "chat")
+    .add_edge("chat", END)
+    .compile()
+)
 
 
 class Approval(TypedDict):
@@ -54,7 +64,9 @@ def _ask(state: Approval) -> dict:
     return {"decision": str(answer)}
 
 
-approval = StateGraph(Approval).add_node("ask", _ask).add_edge(START, "ask").add_edge("ask", END).compile()
+approval = (
+    StateGraph(Approval).add_node("ask", _ask).add_edge(START, "ask").add_edge("ask", END).compile()
+)
 
 
 class Progress(TypedDict):
@@ -72,4 +84,10 @@ def _step(number: int):
 _slow = StateGraph(Progress)
 for _n in (1, 2, 3):
     _slow.add_node(f"step_{_n}", _step(_n))
-slow = _slow.add_edge(START, "step_1").add_edge("step_1", "step_2").add_edge("step_2", "step_3").add_edge("step_3", END).compile()
+slow = (
+    _slow.add_edge(START, "step_1")
+    .add_edge("step_1", "step_2")
+    .add_edge("step_2", "step_3")
+    .add_edge("step_3", END)
+    .compile()
+)

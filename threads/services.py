@@ -140,9 +140,13 @@ def thread_record_status(
     return _record(state, new_events, thread_id=state.thread_id, now=now)
 
 
-def thread_record_metadata(state: domain.ThreadState, *, metadata: Mapping[str, Any], now: datetime) -> domain.ThreadState:
+def thread_record_metadata(
+    state: domain.ThreadState, *, metadata: Mapping[str, Any], now: datetime
+) -> domain.ThreadState:
     """Merge *metadata* into the thread's; same preconditions as :func:`thread_record_status`."""
-    return _record(state, domain.update_metadata(state, metadata=metadata), thread_id=state.thread_id, now=now)
+    return _record(
+        state, domain.update_metadata(state, metadata=metadata), thread_id=state.thread_id, now=now
+    )
 
 
 def thread_record_values(

@@ -14,7 +14,7 @@ urlpatterns = [
     path("assistants/<str:assistant_id>/subgraphs", views.AssistantSubgraphsApi.as_view()),
     path(
         "assistants/<str:assistant_id>/subgraphs/<str:namespace>",
-        views.AssistantSubgraphsApi.as_view(),
+        views.AssistantSubgraphsInNamespaceApi.as_view(),
     ),
     path("assistants/<str:assistant_id>/versions", views.AssistantVersionsApi.as_view()),
     path("assistants/<str:assistant_id>/latest", views.AssistantSetLatestApi.as_view()),

@@ -10,13 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistants import graphs, selectors, services
+from duragraph_site.api import serializers as api
 from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField
 from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
 from duragraph_site.errors import InvalidInput
 
 
-class AssistantSerializer(serializers.Serializer):
+class AssistantSerializer(api.Serializer):
     assistant_id = serializers.UUIDField()
     graph_id = serializers.CharField()
     config = serializers.JSONField()
@@ -29,7 +30,7 @@ class AssistantSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class AssistantVersionSerializer(serializers.Serializer):
+class AssistantVersionSerializer(api.Serializer):
     assistant_id = serializers.UUIDField()
     graph_id = serializers.CharField()
     config = serializers.JSONField()
@@ -59,7 +60,7 @@ def _assistant_id(value: str):
 
 
 class AssistantCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         graph_id = serializers.CharField()
         assistant_id = serializers.UUIDField(required=False, allow_null=True)
         if_exists = serializers.ChoiceField(choices=["raise", "do_nothing"], default="raise")
@@ -88,7 +89,7 @@ class AssistantCreateApi(APIView):
 
 
 class AssistantSearchApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         graph_id = serializers.CharField(required=False, allow_null=True)
         name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
@@ -121,7 +122,7 @@ class AssistantSearchApi(APIView):
 
 
 class AssistantCountApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         graph_id = serializers.CharField(required=False, allow_null=True)
         name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
@@ -139,7 +140,7 @@ class AssistantCountApi(APIView):
 
 
 class AssistantDetailApi(APIView):
-    class UpdateInputSerializer(serializers.Serializer):
+    class UpdateInputSerializer(api.Serializer):
         graph_id = serializers.CharField(required=False, allow_null=True)
         config = JSONObjectField(required=False, allow_null=True)
         context = JSONObjectField(required=False, allow_null=True)
@@ -184,7 +185,7 @@ class AssistantDetailApi(APIView):
 
 
 class AssistantVersionsApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
         offset = serializers.IntegerField(min_value=0, default=0)
@@ -206,7 +207,7 @@ class AssistantVersionsApi(APIView):
 
 
 class AssistantSetLatestApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         version = serializers.IntegerField(min_value=1)
 
     @extend_schema(
@@ -261,7 +262,10 @@ class AssistantSubgraphsApi(APIView):
         parameters=[OpenApiParameter("recurse", bool)],
         responses=OpenApiTypes.OBJECT,
     )
-    def get(self, request: Request, assistant_id: str, namespace: str | None = None) -> Response:
+    def get(self, request: Request, assistant_id: str) -> Response:
+        return self._subgraphs(request, assistant_id, None)
+
+    def _subgraphs(self, request: Request, assistant_id: str, namespace: str | None) -> Response:
         assistant = selectors.assistant_get(_assistant_id(assistant_id))
         subgraphs = (
             graphs.registry()
@@ -273,6 +277,16 @@ class AssistantSubgraphsApi(APIView):
             )
         )
         return Response(subgraphs)
+
+
+class AssistantSubgraphsInNamespaceApi(AssistantSubgraphsApi):
+    @extend_schema(
+        operation_id="assistants_subgraphs_in_namespace",
+        parameters=[OpenApiParameter("recurse", bool)],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request, assistant_id: str, namespace: str) -> Response:
+        return self._subgraphs(request, assistant_id, namespace)
 
 
 def _xray(value: str | None) -> bool | int:

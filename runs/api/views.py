@@ -16,13 +16,19 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistants.selectors import resolve_assistant_id
+from duragraph_site.api import serializers as api
 from duragraph_site.api.fields import JSONObjectField, NodeListField, SelectField, SortOrderField
 from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
@@ -35,7 +41,7 @@ from runs.waiting import waiter
 KEEPALIVE_SECONDS = 5.0
 
 
-class RunSerializer(serializers.Serializer):
+class RunSerializer(api.Serializer):
     run_id = serializers.UUIDField()
     thread_id = serializers.UUIDField()
     assistant_id = serializers.UUIDField()
@@ -49,12 +55,20 @@ class RunSerializer(serializers.Serializer):
     cancel_reason = serializers.CharField(allow_null=True)
 
 
-class CommandSerializer(serializers.Serializer):
+class CommandSerializer(api.Serializer):
     resume = serializers.JSONField(required=False, allow_null=True)
     update = serializers.JSONField(required=False, allow_null=True)
     goto = serializers.JSONField(required=False, allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "enum": list(payloads.STREAM_MODES)},
+            {"type": "array", "items": {"type": "string", "enum": list(payloads.STREAM_MODES)}},
+        ]
+    }
+)
 class StreamModeField(serializers.Field):
     """One stream mode or a list of them."""
 
@@ -74,7 +88,7 @@ class StreamModeField(serializers.Field):
         return value
 
 
-class RunCreateSerializer(serializers.Serializer):
+class RunCreateSerializer(api.Serializer):
     """LangGraph's run-creation body (RunCreateStateful / RunCreateStateless)."""
 
     assistant_id = serializers.CharField()
@@ -234,7 +248,7 @@ class ThreadRunsApi(APIView):
         responses=RunSerializer(many=True),
     )
     def get(self, request: Request, thread_id: str) -> Response:
-        class QuerySerializer(serializers.Serializer):
+        class QuerySerializer(api.Serializer):
             limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
             offset = serializers.IntegerField(min_value=0, default=0)
             status = serializers.ChoiceField(choices=[s.value for s in RunStatus], required=False)
@@ -351,7 +365,7 @@ class RunBatchApi(APIView):
 
 
 class RunsCancelApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         thread_id = serializers.UUIDField(required=False, allow_null=True)
         run_ids = serializers.ListField(
             child=serializers.UUIDField(), required=False, allow_null=True
@@ -459,7 +473,7 @@ class CronCreateApi(APIView):
 
 
 class CronSearchApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         assistant_id = serializers.CharField(required=False, allow_null=True)
         thread_id = serializers.UUIDField(required=False, allow_null=True)
         enabled = serializers.BooleanField(required=False, allow_null=True)
@@ -494,7 +508,7 @@ class CronSearchApi(APIView):
 
 
 class CronCountApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         assistant_id = serializers.CharField(required=False, allow_null=True)
         thread_id = serializers.UUIDField(required=False, allow_null=True)
         metadata = JSONObjectField(required=False, allow_null=True)
@@ -515,7 +529,7 @@ class CronCountApi(APIView):
 
 
 class CronDetailApi(APIView):
-    class UpdateInputSerializer(serializers.Serializer):
+    class UpdateInputSerializer(api.Serializer):
         schedule = serializers.CharField(required=False)
         end_time = serializers.DateTimeField(required=False, allow_null=True)
         enabled = serializers.BooleanField(required=False)

@@ -70,11 +70,20 @@ def server_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str
 
 
 @pytest.fixture(scope="session")
-def live_server(server_env) -> LiveServer:
+def api_server(server_env) -> LiveServer:
     """daphne serving the ASGI app, as in production (stopped before the test DB is dropped)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "duragraph_site.asgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "duragraph_site.asgi:application",
+        ],
         cwd=ROOT,
         env=server_env,
         stdout=subprocess.DEVNULL,

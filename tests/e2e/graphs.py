@@ -22,4 +22,12 @@ def _b(state: Items) -> dict:
 
 
 #: The two-node graph of the LangGraph reference notes: input ["x"] -> ["x", "a", "b"].
-simple = StateGraph(Items).add_node("a", _a).add_node("b", _b).add_edge(START, "a").add_edge("a", "b").add_edge("b", END).compile()
+simple = (
+    StateGraph(Items)
+    .add_node("a", _a)
+    .add_node("b", _b)
+    .add_edge(START, "a")
+    .add_edge("a", "b")
+    .add_edge("b", END)
+    .compile()
+)

@@ -23,7 +23,11 @@ pytestmark = pytest.mark.e2e
 
 
 def clean_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL", "CELERY_BROKER_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "NATS_URL", "CELERY_BROKER_URL")
+    }
     env["DURAGRAPH_HOME"] = str(home)
     return env
 
@@ -63,10 +67,17 @@ def _logged_in(client: httpx.Client, base: str, username: str, password: str) ->
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     response = client.post(
         "/admin/login/?next=/admin/",
-        data={"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"},
+        data={
+            "csrfmiddlewaretoken": token,
+            "username": username,
+            "password": password,
+            "next": "/admin/",
+        },
         headers={"Referer": f"{base}/admin/login/"},
     )
-    assert response.status_code == 302 and response.headers["location"] == "/admin/", response.text[:500]
+    assert response.status_code == 302 and response.headers["location"] == "/admin/", response.text[
+        :500
+    ]
     return client
 
 
@@ -99,7 +110,9 @@ def test_dev_runs_everything_and_restarts_on_the_same_data(tmp_path):
     assert "django_http_requests_total_by_method_total" in httpx.get(f"{base}/metrics").text
     children = children_of(first)
     commands = [" ".join(c.cmdline()) for c in children]
-    assert any("daphne" in command for command in commands) and any("nats-server" in command for command in commands)
+    assert any("daphne" in command for command in commands) and any(
+        "nats-server" in command for command in commands
+    )
 
     with admin_login(base, username, password) as client:
         assert client.get("/admin/runs/run/").status_code == 200
@@ -111,14 +124,21 @@ def test_dev_runs_everything_and_restarts_on_the_same_data(tmp_path):
         "print(r.run_create(thread_id=th.thread_id, assistant_id=x.assistant_id).run_id)"
     )
     created = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=clean_env(home), capture_output=True, text=True, check=True
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=clean_env(home),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     run_id = created.stdout.strip().splitlines()[-1]
 
     output = stop(first)
     assert "password:" in output  # printed on first start only
     assert not any(c.is_running() for c in children)
-    assert not (home / "pgdata" / "postmaster.pid").exists(), "PostgreSQL still running after Ctrl-C"
+    assert not (home / "pgdata" / "postmaster.pid").exists(), (
+        "PostgreSQL still running after Ctrl-C"
+    )
 
     second = start_dev(home, port)
     try:

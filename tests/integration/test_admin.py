@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def runs(thread, assistant):
-    pending = run_services.run_create(thread_id=thread.thread_id, assistant_id=assistant.assistant_id)
+    pending = run_services.run_create(
+        thread_id=thread.thread_id, assistant_id=assistant.assistant_id
+    )
     from threads import services as thread_services
 
     other = thread_services.thread_create()
@@ -54,17 +56,24 @@ def test_run_filters(admin_client, runs):
 
 
 def test_run_page_shows_its_event_timeline(admin_client, runs):
-    page = admin_client.get(reverse("admin:runs_run_change", args=[runs["failed"].run_id])).content.decode()
+    page = admin_client.get(
+        reverse("admin:runs_run_change", args=[runs["failed"].run_id])
+    ).content.decode()
     assert "Event timeline (3 events)" in page
     for event_type in ("RunCreated", "RunStarted", "RunFailed"):
         assert event_type in page
     assert "Replay from events" in page
 
 
-def test_cancel_action_goes_through_the_service_and_records_the_admin(admin_client, admin_user, runs):
+def test_cancel_action_goes_through_the_service_and_records_the_admin(
+    admin_client, admin_user, runs
+):
     response = admin_client.post(
         reverse("admin:runs_run_changelist"),
-        {"action": "cancel_runs", "_selected_action": [runs["pending"].run_id, runs["failed"].run_id]},
+        {
+            "action": "cancel_runs",
+            "_selected_action": [runs["pending"].run_id, runs["failed"].run_id],
+        },
         follow=True,
     )
     assert response.status_code == 200
@@ -78,13 +87,20 @@ def test_cancel_action_goes_through_the_service_and_records_the_admin(admin_clie
 
 
 def test_requeue_action(admin_client, runs):
-    admin_client.post(reverse("admin:runs_run_changelist"), {"action": "requeue_runs", "_selected_action": [runs["failed"].run_id]})
+    admin_client.post(
+        reverse("admin:runs_run_changelist"),
+        {"action": "requeue_runs", "_selected_action": [runs["failed"].run_id]},
+    )
     assert Run.objects.get(pk=runs["failed"].pk).status == "pending"
 
 
 @pytest.mark.parametrize("kind", ["run", "thread", "assistant"])
 def test_replay_pages(admin_client, runs, thread, assistant, kind):
-    object_id = {"run": runs["failed"].run_id, "thread": thread.thread_id, "assistant": assistant.assistant_id}[kind]
+    object_id = {
+        "run": runs["failed"].run_id,
+        "thread": thread.thread_id,
+        "assistant": assistant.assistant_id,
+    }[kind]
     app = {"run": "runs_run", "thread": "threads_thread", "assistant": "assistants_assistant"}[kind]
     page = admin_client.get(reverse(f"admin:{app}_replay", args=[object_id])).content.decode()
     assert "matches the state rebuilt from the event log" in page
@@ -94,7 +110,8 @@ def test_replay_pages(admin_client, runs, thread, assistant, kind):
 def test_replay_action_shows_the_diff_of_a_drifted_read_model(admin_client, runs):
     Run.objects.filter(pk=runs["failed"].pk).update(worker_id="forged")
     response = admin_client.post(
-        reverse("admin:runs_run_changelist"), {"action": "replay_selected", "_selected_action": [runs["failed"].run_id]}
+        reverse("admin:runs_run_changelist"),
+        {"action": "replay_selected", "_selected_action": [runs["failed"].run_id]},
     )
     page = response.content.decode()
     assert "differs from the event log in 1 field" in page and "forged" in page
@@ -106,10 +123,16 @@ def test_nothing_in_the_admin_can_edit_or_delete_an_event(admin_client, runs):
     change_url = reverse("admin:events_event_change", args=[event.pk])
     assert admin_client.get(change_url).status_code == 200  # viewable
     assert admin_client.post(change_url, {"type": "Forged", "payload": "{}"}).status_code == 403
-    assert admin_client.post(reverse("admin:events_event_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:events_event_delete", args=[event.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert admin_client.get(reverse("admin:events_event_add")).status_code == 403
     response = admin_client.post(
-        reverse("admin:events_event_changelist"), {"action": "delete_selected", "_selected_action": [event.pk]}
+        reverse("admin:events_event_changelist"),
+        {"action": "delete_selected", "_selected_action": [event.pk]},
     )
     assert response.status_code in (200, 302)
     event.refresh_from_db()
@@ -118,7 +141,11 @@ def test_nothing_in_the_admin_can_edit_or_delete_an_event(admin_client, runs):
 
 
 def test_outbox_delivery_filter(admin_client, runs):
-    page = admin_client.get(reverse("admin:events_outbox_changelist"), {"delivery": "pending"}).content.decode()
+    page = admin_client.get(
+        reverse("admin:events_outbox_changelist"), {"delivery": "pending"}
+    ).content.decode()
     assert "RunCreated" in page
-    page = admin_client.get(reverse("admin:events_outbox_changelist"), {"delivery": "published"}).content.decode()
+    page = admin_client.get(
+        reverse("admin:events_outbox_changelist"), {"delivery": "published"}
+    ).content.decode()
     assert "RunCreated" not in page

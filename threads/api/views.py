@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from duragraph_site.api import serializers as api
 from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField
 from duragraph_site.api.params import parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
@@ -19,7 +25,7 @@ from threads.domain import ThreadStatus
 STATUSES = [s.value for s in ThreadStatus]
 
 
-class ThreadSerializer(serializers.Serializer):
+class ThreadSerializer(api.Serializer):
     thread_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -40,6 +46,21 @@ def _thread_id(value: str):
     return parse_uuid(value, "thread")
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0},
+            {
+                "type": "object",
+                "properties": {
+                    "ttl": {"type": "number", "exclusiveMinimum": 0},
+                    "strategy": {"type": "string", "enum": ["delete"]},
+                },
+                "required": ["ttl"],
+            },
+        ]
+    }
+)
 class TtlField(serializers.Field):
     """The SDK sends ``{"ttl": minutes, "strategy": "delete"}``; a bare number is accepted too."""
 
@@ -64,7 +85,7 @@ class TtlField(serializers.Field):
 
 
 class ThreadCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         thread_id = serializers.UUIDField(required=False, allow_null=True)
         metadata = JSONObjectField(required=False, allow_null=True)
         if_exists = serializers.ChoiceField(choices=["raise", "do_nothing"], default="raise")
@@ -90,7 +111,7 @@ class ThreadCreateApi(APIView):
 
 
 class ThreadSearchApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         values = JSONObjectField(required=False, allow_null=True)
         ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
@@ -144,7 +165,7 @@ class ThreadSearchApi(APIView):
 
 
 class ThreadCountApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         values = JSONObjectField(required=False, allow_null=True)
         status = serializers.ChoiceField(choices=STATUSES, required=False, allow_null=True)
@@ -162,7 +183,7 @@ class ThreadCountApi(APIView):
 
 
 class ThreadDetailApi(APIView):
-    class UpdateInputSerializer(serializers.Serializer):
+    class UpdateInputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         ttl = TtlField(required=False, allow_null=True)
 
@@ -216,7 +237,7 @@ class ThreadCopyApi(APIView):
 
 
 class ThreadPruneApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(api.Serializer):
         thread_ids = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
         strategy = serializers.ChoiceField(choices=["delete", "keep_latest"], default="delete")
 

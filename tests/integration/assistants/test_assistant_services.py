@@ -83,7 +83,12 @@ def test_if_exists(log_counter):
         ),
         (lambda a: services.assistant_delete(assistant_id=uuid.uuid4()), NotFound),
         (lambda a: services.assistant_create(graph_id="no-such-graph"), NotFound),
-        (lambda a: services.assistant_update(assistant_id=a.assistant_id, graph_id="no-such-graph"), NotFound),
+        (
+            lambda a: services.assistant_update(
+                assistant_id=a.assistant_id, graph_id="no-such-graph"
+            ),
+            NotFound,
+        ),
     ],
 )
 def test_bad_input_writes_nothing(log_counter, command, error):

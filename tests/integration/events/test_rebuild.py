@@ -44,9 +44,7 @@ def realistic_history(seed: int = 7) -> None:
     rng = random.Random(seed)
     assistants = []
     for i in range(4):
-        a = assistant_services.assistant_create(
-            graph_id=GRAPHS[i], name=f"a{i}", metadata={"i": i}
-        )
+        a = assistant_services.assistant_create(graph_id=GRAPHS[i], name=f"a{i}", metadata={"i": i})
         for v in range(rng.randint(0, 3)):
             a = assistant_services.assistant_update(
                 assistant_id=a.assistant_id, metadata={"v": v}, name=f"a{i}v{v + 2}"

@@ -41,7 +41,11 @@ class TestCreate:
         refreshed = Thread.objects.get(pk=thread.pk)
         assert refreshed.status == "busy"
         # LangGraph: a thread's metadata records the assistant and graph that ran on it.
-        assert refreshed.metadata == {"owner": "ada", "graph_id": "agent", "assistant_id": str(assistant.assistant_id)}
+        assert refreshed.metadata == {
+            "owner": "ada",
+            "graph_id": "agent",
+            "assistant_id": str(assistant.assistant_id),
+        }
         assert [(row.event.type, row.subject) for row in outbox.rows] == [
             ("RunCreated", f"duragraph.threads.{thread.thread_id}.runs.{run.run_id}"),
             ("ThreadStatusChanged", f"duragraph.threads.{thread.thread_id}"),
@@ -49,7 +53,9 @@ class TestCreate:
         ]
 
     def test_stateless_runs_get_a_thread_of_their_own(self, assistant):
-        run = services.run_create(thread_id=None, assistant_id=assistant.assistant_id, kwargs={"temporary": True})
+        run = services.run_create(
+            thread_id=None, assistant_id=assistant.assistant_id, kwargs={"temporary": True}
+        )
         thread = Thread.objects.get(thread_id=run.thread_id)
         assert (thread.status, thread.metadata["graph_id"]) == ("busy", "agent")
 
@@ -59,7 +65,9 @@ class TestCreate:
         with pytest.raises(NotFound):
             services.run_create(thread_id=thread_id, assistant_id=assistant.assistant_id)
         assert log_counter.snapshot() == before
-        run = services.run_create(thread_id=thread_id, assistant_id=assistant.assistant_id, if_not_exists="create")
+        run = services.run_create(
+            thread_id=thread_id, assistant_id=assistant.assistant_id, if_not_exists="create"
+        )
         assert run.thread_id == thread_id and Thread.objects.filter(thread_id=thread_id).exists()
 
     @pytest.mark.parametrize(

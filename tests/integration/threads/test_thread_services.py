@@ -114,8 +114,16 @@ def test_copy_carries_metadata_and_values(assistant):
     run_services.run_complete(run_id=run.run_id, lease_epoch=1, output={"messages": ["hi"]})
     copy = services.thread_copy(thread_id=thread.thread_id)
     assert copy.thread_id != thread.thread_id
-    assert (copy.values, copy.status, copy.copied_from) == ({"messages": ["hi"]}, "idle", thread.thread_id)
-    assert copy.metadata == {"topic": "x", "graph_id": "agent", "assistant_id": str(assistant.assistant_id)}
+    assert (copy.values, copy.status, copy.copied_from) == (
+        {"messages": ["hi"]},
+        "idle",
+        thread.thread_id,
+    )
+    assert copy.metadata == {
+        "topic": "x",
+        "graph_id": "agent",
+        "assistant_id": str(assistant.assistant_id),
+    }
 
 
 def test_status_events_only_when_the_status_changes(assistant):

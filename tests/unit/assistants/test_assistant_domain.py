@@ -82,9 +82,15 @@ def test_giving_both_configurable_and_context_is_a_bad_request():
 def test_updating_context_alone_keeps_the_rest_of_config_and_mirrors_it():
     a = new_assistant(config={"tags": ["t"], "configurable": {"model": "x"}})
     b = step(a, domain.update(a, context={"model": "y"}))
-    assert (b.config, b.context) == ({"tags": ["t"], "configurable": {"model": "y"}}, {"model": "y"})
+    assert (b.config, b.context) == (
+        {"tags": ["t"], "configurable": {"model": "y"}},
+        {"model": "y"},
+    )
     c = step(b, domain.update(b, config={"recursion_limit": 5}))
-    assert (c.config, c.context) == ({"recursion_limit": 5, "configurable": {"model": "y"}}, {"model": "y"})
+    assert (c.config, c.context) == (
+        {"recursion_limit": 5, "configurable": {"model": "y"}},
+        {"model": "y"},
+    )
     d = step(c, domain.update(c, config={"configurable": {"model": "z"}}))
     assert (d.config, d.context) == ({"configurable": {"model": "z"}}, {"model": "z"})
 

@@ -1,0 +1,47 @@
+"""The store's one table: LangGraph's cross-thread key-value items.
+
+Not a projection: the store is plain mutable state (see docs/store.md), written only by
+``store.services`` and read by ``store.selectors``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+
+
+class Item(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    #: The path of labels the item lives under, e.g. ``["users", "ada", "memories"]``.
+    namespace = ArrayField(models.TextField())
+    key = models.TextField()
+    #: A JSON object (LangGraph's "document").
+    value = models.JSONField()
+    #: How long the item lives after its last write (or refreshing read); null: forever.
+    ttl = models.DurationField(null=True, blank=True)
+    #: When the item stops being visible; the periodic prune deletes it after that.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # The upsert's ON CONFLICT target; also the index for get/put/delete by (ns, key).
+            models.UniqueConstraint(fields=["namespace", "key"], name="store_item_ns_key_uniq"),
+        ]
+        indexes = [
+            # Prefix/suffix matching pre-filters with `namespace @> labels` (array containment).
+            GinIndex(fields=["namespace"], name="store_item_namespace_gin"),
+            # Search filters pre-filter with `value @> {...}` (jsonb containment).
+            GinIndex(fields=["value"], opclasses=["jsonb_path_ops"], name="store_item_value_gin"),
+            # The prune scans only items that can expire.
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(expires_at__isnull=False),
+                name="store_item_expires_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{'.'.join(self.namespace)} / {self.key}"

@@ -1,0 +1,123 @@
+"""Store reads: one item, a search, the namespaces.
+
+Expired items are invisible here even before the prune deletes them. Reads may refresh TTLs
+(LangGraph's refresh-on-read, on by default, off with ``refresh_ttl=False``): that is the one
+write a selector makes, done inside the reading statement itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from store import domain
+from store.models import Item
+from store.sql import queries
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+
+def _refresh(refresh_ttl: bool | None) -> bool:
+    """LangGraph's default: a read without ``refresh_ttl`` refreshes (TTLConfig.refresh_on_read)."""
+    if refresh_ttl is None:
+        return bool(getattr(settings, "DURAGRAPH_STORE_REFRESH_ON_READ", True))
+    return refresh_ttl
+
+
+def store_get_item(
+    *,
+    namespace: Sequence[str],
+    key: str,
+    refresh_ttl: bool | None = None,
+    now: datetime | None = None,
+) -> Item | None:
+    """The live item at (*namespace*, *key*), or None.
+
+    Raises:
+        InvalidInput: bad namespace or key.
+    """
+    labels = domain.validate_namespace(namespace)
+    key = domain.validate_key(key)
+    params = {
+        "namespace": list(labels),
+        "key": key,
+        "refresh": _refresh(refresh_ttl),
+        "now": now or timezone.now(),
+    }
+    return next(iter(Item.objects.raw(queries["get_item"], params)), None)
+
+
+def store_search_items(
+    *,
+    namespace_prefix: Sequence[str] = (),
+    filter: Mapping[str, Any] | None = None,  # LangGraph's name, shadowing the builtin
+    limit: int = 10,
+    offset: int = 0,
+    query: str | None = None,
+    refresh_ttl: bool | None = None,
+    now: datetime | None = None,
+) -> list[Item]:
+    """A page of live items whose namespace starts with *namespace_prefix* (label-wise; ``*``
+    matches any label) and whose value passes *filter* (see ``domain.parse_filter``), most
+    recently updated first.
+
+    *query* asks for semantic search; no embedding index is configured, so it is accepted and
+    ignored, as LangGraph does without one.
+
+    Raises:
+        InvalidInput: bad prefix, filter, limit or offset.
+    """
+    del query  # accepted for compatibility; there is no vector index to rank by
+    prefix = domain.validate_namespace(namespace_prefix, name="namespace_prefix", allow_empty=True)
+    conditions = domain.parse_filter(filter)
+    limit, offset = domain.validate_page(limit=limit, offset=offset)
+    params = {
+        "prefix": list(prefix),
+        "required_labels": domain.required_labels(prefix),
+        "contains": json.dumps(conditions.equals),
+        "comparisons": json.dumps(conditions.comparisons),
+        "limit": limit,
+        "offset": offset,
+        "refresh": _refresh(refresh_ttl),
+        "now": now or timezone.now(),
+    }
+    return list(Item.objects.raw(queries["search_items"], params))
+
+
+def store_list_namespaces(
+    *,
+    prefix: Sequence[str] | None = None,
+    suffix: Sequence[str] | None = None,
+    max_depth: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> list[list[str]]:
+    """A page of the distinct namespaces of live items matching *prefix* and *suffix* (label
+    by label, ``*`` matches any label), cut to *max_depth* labels, in sorted order.
+
+    Raises:
+        InvalidInput: bad prefix, suffix, max_depth, limit or offset.
+    """
+    prefix_labels = domain.validate_namespace(prefix or (), name="prefix", allow_empty=True)
+    suffix_labels = domain.validate_namespace(suffix or (), name="suffix", allow_empty=True)
+    max_depth = domain.validate_max_depth(max_depth)
+    limit, offset = domain.validate_page(limit=limit, offset=offset)
+    params = {
+        "prefix": list(prefix_labels),
+        "suffix": list(suffix_labels),
+        "required_labels": domain.required_labels(prefix_labels, suffix_labels),
+        "max_depth": max_depth,
+        "limit": limit,
+        "offset": offset,
+        "now": now or timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(queries["list_namespaces"], params)
+        return [list(row[0]) for row in cursor.fetchall()]

@@ -1,0 +1,78 @@
+"""Store writes: put (upsert), delete, and the periodic prune of expired items.
+
+Each is one transaction and validates its input first (``store.domain``), so bad input raises
+InvalidInput (422) before anything is written. The store is not event-sourced: see
+docs/store.md.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from store import domain
+from store.models import Item
+from store.sql import queries
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+
+def store_put_item(
+    *,
+    namespace: Sequence[str],
+    key: str,
+    value: Mapping[str, Any],
+    ttl: float | None = None,
+    now: datetime | None = None,
+) -> Item:
+    """Create or replace the item at (*namespace*, *key*) and return it.
+
+    *ttl* is in minutes; None means the item never expires. A replace keeps ``created_at``
+    (unless the old item had expired) and bumps ``updated_at``. Concurrent puts of one key are
+    safe: the upsert is a single ``INSERT ... ON CONFLICT`` statement, the last one wins.
+
+    Raises:
+        InvalidInput: bad namespace, key, value or ttl.
+    """
+    labels = domain.validate_namespace(namespace, writing=True)
+    key = domain.validate_key(key)
+    document = domain.validate_value(value)
+    delta = domain.ttl_delta(ttl)
+    now = now or timezone.now()
+    params = {
+        "namespace": list(labels),
+        "key": key,
+        "value": json.dumps(document),
+        "ttl": delta,
+        "expires_at": now + delta if delta is not None else None,
+        "now": now,
+    }
+    with transaction.atomic():
+        return next(iter(Item.objects.raw(queries["put_item"], params)))
+
+
+def store_delete_item(*, namespace: Sequence[str], key: str) -> bool:
+    """Delete the item at (*namespace*, *key*); False if there was none (not an error).
+
+    Raises:
+        InvalidInput: bad namespace or key.
+    """
+    labels = domain.validate_namespace(namespace)
+    key = domain.validate_key(key)
+    with transaction.atomic():
+        deleted, _ = Item.objects.filter(namespace=list(labels), key=key).delete()
+    return deleted > 0
+
+
+def store_prune_expired(*, now: datetime | None = None) -> int:
+    """Delete every item whose expiry has passed; return how many. Readers already ignore
+    them, so this only reclaims space: it is safe to run at any time, from any process."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deleted, _ = Item.objects.filter(expires_at__lte=now).delete()
+    return deleted

@@ -1,0 +1,139 @@
+-- put_item --
+-- Insert or replace one item in a single statement, so two concurrent puts of one key never
+-- collide (the second one waits for the first and updates its row). The value, TTL and expiry
+-- are replaced; created_at is kept, unless the row had already expired: an expired item that
+-- the prune has not deleted yet is gone for every reader, so a put re-creates it.
+INSERT INTO store_item AS item (namespace, key, value, ttl, expires_at, created_at, updated_at)
+VALUES (
+    %(namespace)s::text[], %(key)s, %(value)s::jsonb, %(ttl)s::interval, %(expires_at)s,
+    %(now)s, %(now)s
+)
+ON CONFLICT (namespace, key) DO UPDATE SET
+    value = EXCLUDED.value,
+    ttl = EXCLUDED.ttl,
+    expires_at = EXCLUDED.expires_at,
+    updated_at = EXCLUDED.updated_at,
+    created_at = CASE
+        WHEN item.expires_at IS NOT NULL AND item.expires_at <= EXCLUDED.updated_at
+            THEN EXCLUDED.created_at
+        ELSE item.created_at
+    END
+RETURNING id, namespace, key, value, ttl, expires_at, created_at, updated_at
+
+-- get_item --
+-- One live item by (namespace, key), pushing its expiry forward by its TTL when %(refresh)s
+-- (LangGraph's refresh-on-read). The UPDATE runs in a data-modifying CTE so reading and
+-- refreshing are one statement; the final SELECT sees the pre-update row, hence the coalesce.
+WITH found AS (
+    SELECT id
+    FROM store_item
+    WHERE namespace = %(namespace)s::text[]
+      AND key = %(key)s
+      -- Expired rows are invisible until the prune deletes them.
+      AND (expires_at IS NULL OR expires_at > %(now)s)
+), refreshed AS (
+    UPDATE store_item
+    SET expires_at = %(now)s + store_item.ttl
+    FROM found
+    WHERE store_item.id = found.id
+      AND %(refresh)s
+      -- Items without a TTL never expire; there is nothing to refresh.
+      AND store_item.ttl IS NOT NULL
+    RETURNING store_item.id, store_item.expires_at
+)
+SELECT item.id, item.namespace, item.key, item.value, item.ttl,
+       coalesce(refreshed.expires_at, item.expires_at) AS expires_at,
+       item.created_at, item.updated_at
+FROM found
+JOIN store_item AS item ON item.id = found.id
+LEFT JOIN refreshed ON refreshed.id = found.id
+
+-- search_items --
+-- A page of live items under a namespace prefix that pass a filter, most recently updated
+-- first (then by namespace and key, so pages are stable), refreshing their expiry when
+-- %(refresh)s. The prefix matches label by label ("*" matches any one label), so ["a"] matches
+-- ["a", "b"] but never ["ab"]. The filter arrives as jsonb: %(contains)s for the GIN
+-- containment pre-filter, and %(comparisons)s as rows that must all hold.
+WITH found AS (
+    SELECT item.id
+    FROM store_item AS item
+    WHERE (item.expires_at IS NULL OR item.expires_at > %(now)s)
+      -- GIN pre-filter: every non-wildcard label of the prefix is somewhere in the namespace.
+      AND item.namespace @> %(required_labels)s::text[]
+      AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
+      -- ...and each one is at its position.
+      AND NOT EXISTS (
+          SELECT 1
+          FROM unnest(%(prefix)s::text[]) WITH ORDINALITY AS p(label, position)
+          WHERE p.label <> '*' AND p.label IS DISTINCT FROM item.namespace[p.position]
+      )
+      -- GIN pre-filter for the exact matches (jsonb_path_ops).
+      AND item.value @> %(contains)s::jsonb
+      -- No condition fails. A missing key fails every operator but $ne; ordering operators
+      -- compare numbers only (their operand is a number, checked before the query).
+      AND NOT EXISTS (
+          SELECT 1
+          FROM jsonb_to_recordset(%(comparisons)s::jsonb) AS c(field text, op text, operand jsonb)
+          WHERE NOT coalesce(
+              CASE c.op
+                  WHEN '$eq' THEN item.value -> c.field = c.operand
+                  WHEN '$ne' THEN item.value -> c.field IS DISTINCT FROM c.operand
+                  WHEN '$gt' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                                  AND item.value -> c.field > c.operand
+                  WHEN '$gte' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                                   AND item.value -> c.field >= c.operand
+                  WHEN '$lt' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                                  AND item.value -> c.field < c.operand
+                  WHEN '$lte' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                                   AND item.value -> c.field <= c.operand
+              END,
+              false
+          )
+      )
+    ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
+    LIMIT %(limit)s OFFSET %(offset)s
+), refreshed AS (
+    UPDATE store_item
+    SET expires_at = %(now)s + store_item.ttl
+    FROM found
+    WHERE store_item.id = found.id AND %(refresh)s AND store_item.ttl IS NOT NULL
+    RETURNING store_item.id, store_item.expires_at
+)
+SELECT item.id, item.namespace, item.key, item.value, item.ttl,
+       coalesce(refreshed.expires_at, item.expires_at) AS expires_at,
+       item.created_at, item.updated_at
+FROM found
+JOIN store_item AS item ON item.id = found.id
+LEFT JOIN refreshed ON refreshed.id = found.id
+ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
+
+-- list_namespaces --
+-- The distinct namespaces of live items that match a prefix and a suffix (label by label, "*"
+-- matches any one label), each cut to %(max_depth)s labels when given (then de-duplicated), in
+-- code-point order like Python's sorted(), one page of them.
+SELECT namespace
+FROM (
+    SELECT DISTINCT
+        item.namespace[1:coalesce(%(max_depth)s::int, cardinality(item.namespace))] AS namespace
+    FROM store_item AS item
+    WHERE (item.expires_at IS NULL OR item.expires_at > %(now)s)
+      AND item.namespace @> %(required_labels)s::text[]
+      AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
+      AND cardinality(item.namespace) >= cardinality(%(suffix)s::text[])
+      AND NOT EXISTS (
+          SELECT 1
+          FROM unnest(%(prefix)s::text[]) WITH ORDINALITY AS p(label, position)
+          WHERE p.label <> '*' AND p.label IS DISTINCT FROM item.namespace[p.position]
+      )
+      -- The suffix's labels are aligned with the end of the namespace.
+      AND NOT EXISTS (
+          SELECT 1
+          FROM unnest(%(suffix)s::text[]) WITH ORDINALITY AS s(label, position)
+          WHERE s.label <> '*'
+            AND s.label IS DISTINCT FROM item.namespace[
+                cardinality(item.namespace) - cardinality(%(suffix)s::text[]) + s.position
+            ]
+      )
+) AS matching
+ORDER BY namespace COLLATE "C"
+LIMIT %(limit)s OFFSET %(offset)s
