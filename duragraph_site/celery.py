@@ -1,9 +1,10 @@
-"""The Celery app (``celery -A duragraph_site worker``).
+"""The Celery app (``celery -A duragraph_site worker``): the built-in executor and the periodic jobs.
 
 A Celery message is only ever a wake-up: work is claimed from PostgreSQL under a lease, so a
 lost or duplicated message can neither lose nor double a run. The broker is
 ``CELERY_BROKER_URL`` (Redis in production); unset, kombu's SQLAlchemy transport on the same
-PostgreSQL, so development needs no extra server.
+PostgreSQL, so development needs no extra server. Workers also listen to PostgreSQL for queued
+runs (``workers.queue_listener``), so a run starts in milliseconds whatever the broker.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duragraph_site.settings")
 
+from django.conf import settings  # noqa: E402 - after DJANGO_SETTINGS_MODULE
+
 app = Celery("duragraph")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks(["runs"])
 
 
 def database_broker_url() -> str:
@@ -32,7 +35,14 @@ def database_broker_url() -> str:
     return f"sqla+postgresql+psycopg://{db['USER']}{password}@{host}{port}/{db['NAME']}"
 
 
-@app.on_configure.connect
-def _default_broker(sender: Celery, **kwargs) -> None:
-    if not sender.conf.broker_url:
-        sender.conf.broker_url = database_broker_url()
+if not settings.CELERY_BROKER_URL:
+    app.conf.broker_url = database_broker_url()
+
+
+def _install_queue_listener() -> None:
+    from workers.queue_listener import RunQueueListener
+
+    app.steps["worker"].add(RunQueueListener)
+
+
+_install_queue_listener()

@@ -26,6 +26,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
 
+from assistants import graphs
+from assistants import services as assistant_services
 from duragraph_site import embedded
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class Child:
 class DevStack:
     host: str
     port: int
+    executors: int = 4
     home: Path = field(default_factory=embedded.home)
     say: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
@@ -80,6 +83,10 @@ class DevStack:
             self.say(f"PostgreSQL (embedded): {pg.pgdata}")
         call_command("migrate", interactive=False, verbosity=0)
         self._bootstrap_admin()
+        created = assistant_services.assistants_ensure_system()
+        self.say(
+            f"Graphs: {', '.join(graphs.registry().ids()) or 'none'} ({len(created)} default assistant(s) created)"
+        )
         nats_url = os.environ.get("NATS_URL", "")
         if not nats_url:
             self._nats = embedded.EmbeddedNats.start(self.home / "nats")
@@ -115,6 +122,7 @@ class DevStack:
 
     def _start_children(self, env: dict[str, str]) -> None:
         python = sys.executable
+        celery = [python, "-m", "celery", "-A", "duragraph_site"]
         self.children = [
             Child(
                 "daphne",
@@ -129,7 +137,36 @@ class DevStack:
                     "duragraph_site.asgi:application",
                 ],
             ),
+            # The built-in executor: a Celery worker whose thread pool runs graphs.
+            Child(
+                "executor",
+                [
+                    *celery,
+                    "worker",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(self.executors),
+                    "--loglevel",
+                    "INFO",
+                    "--hostname",
+                    "executor@%h",
+                ],
+            ),
+            # The periodic scheduler: lease reaper, queue sweeper, crons, TTL expiry.
+            Child(
+                "scheduler",
+                [
+                    *celery,
+                    "beat",
+                    "--loglevel",
+                    "WARNING",
+                    "--schedule",
+                    str(self.home / "celerybeat-schedule"),
+                ],
+            ),
         ]
+
         for child in self.children:
             child.process = subprocess.Popen(child.argv, env=env, preexec_fn=_die_with_parent)
         embedded.wait_for_port(self.host, self.port, timeout=30)

@@ -201,3 +201,24 @@ DURAGRAPH_RETRY_POLICY = {
     "factor": env.float("DURAGRAPH_RETRY_FACTOR", default=2.0),
     "max_seconds": env.float("DURAGRAPH_RETRY_MAX_SECONDS", default=60.0),
 }
+#: A run running longer than this ends as ``timeout`` (0: no limit).
+DURAGRAPH_RUN_TIMEOUT_SECONDS = env.float("DURAGRAPH_RUN_TIMEOUT_SECONDS", default=3600.0)
+#: Graph ids this process's executor serves (empty: every registered graph).
+DURAGRAPH_EXECUTOR_GRAPHS = env.list("DURAGRAPH_EXECUTOR_GRAPHS", default=[])
+
+CELERY_BEAT_SCHEDULE = {
+    "reap-expired-leases": {
+        "task": "duragraph.reap_expired_leases",
+        "schedule": env.float("DURAGRAPH_REAPER_SECONDS", default=5.0),
+    },
+    "sweep-queue": {
+        "task": "duragraph.sweep_queue",
+        "schedule": env.float("DURAGRAPH_SWEEPER_SECONDS", default=10.0),
+    },
+    "fire-crons": {
+        "task": "duragraph.fire_crons",
+        "schedule": env.float("DURAGRAPH_CRON_TICK_SECONDS", default=5.0),
+    },
+    "expire": {"task": "duragraph.expire", "schedule": 60.0},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

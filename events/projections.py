@@ -19,7 +19,7 @@ from django.db import transaction
 
 from duragraph_site.errors import InvalidInput
 from events import store
-from events.domain import EventTypes, Recorded, fold
+from events.domain import EventTypes, Recorded
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,11 +39,22 @@ class Projection:
     save: Callable[[Any, Any], None]
     #: Delete every row of the read model; returns how many aggregates were removed.
     reset: Callable[[], int]
+    #: Optional: update side tables that hold collections, one event at a time (e.g. a
+    #: thread's checkpoints), called with the state after the event and the event.
+    handle: Callable[[Any, Recorded[Any]], None] | None = None
 
-    def rebuild(self, stream_id: uuid.UUID) -> Any:
-        """The state folded from the event log alone (None for an unknown stream)."""
-        records = (decode(event, self.event_types) for event in store.load(stream_id))
-        return fold(self.apply, records)
+    def rebuild(self, stream_id: uuid.UUID, *, write_side_tables: bool = False) -> Any:
+        """The state folded from the event log alone (None for an unknown stream).
+
+        With *write_side_tables*, also replays the events into the side tables (rebuilds).
+        """
+        state = None
+        for event in store.load(stream_id):
+            recorded = decode(event, self.event_types)
+            state = self.apply(state, recorded)
+            if write_side_tables and self.handle is not None:
+                self.handle(state, recorded)
+        return state
 
 
 def record(
@@ -67,7 +78,11 @@ def record(
     recorded = store.append(
         stream, expected_version=expected_version, events=new_events, now=now, metadata=metadata
     )
-    state = fold(projection.apply, recorded, previous)
+    state = previous
+    for event in recorded:
+        state = projection.apply(state, event)
+        if projection.handle is not None:
+            projection.handle(state, event)
     projection.save(state, previous)
     return state
 
@@ -176,7 +191,7 @@ def rebuild_all(*, for_real: bool) -> Iterator[RebuildReport]:
                 projection.reset()
             for stream_id in store.stream_ids(projection.stream_type):
                 streams += 1
-                state = projection.rebuild(stream_id)
+                state = projection.rebuild(stream_id, write_side_tables=for_real)
                 live = state is not None and not getattr(state, "deleted", False)
                 if for_real:
                     if live:

@@ -8,24 +8,27 @@ schedulers race.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
-from django.db import transaction
-from django.db.models import Count, Window
+from django.db import connection, transaction
+from django.db.models import Count, Q, Window
 from django.utils import timezone
 
 from assistants.models import Assistant
 from duragraph_site import ids
-from duragraph_site.errors import BadRequest, InvalidInput, NotFound
+from duragraph_site.errors import BadRequest, DuraGraphError, InvalidInput, NotFound
 from runs.models import Cron
 from threads.models import Thread
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+logger = logging.getLogger(__name__)
 
 SORT_FIELDS = (
     "cron_id",
@@ -214,3 +217,54 @@ def cron_search(
 
 def cron_count(*, assistant_id=None, thread_id=None, metadata=None) -> int:
     return _filtered(assistant_id=assistant_id, thread_id=thread_id, metadata=metadata).count()
+
+
+# -- firing ----------------------------------------------------------------------------------
+#: PostgreSQL advisory lock key of the cron scheduler's leader ("dgcron" in ASCII).
+SCHEDULER_LOCK = 0x6467_6372_6F6E
+
+
+def crons_fire_due(*, now: datetime | None = None) -> list[uuid.UUID]:
+    """Create the runs of every due cron and schedule each one's next firing; returns run ids.
+
+    One scheduler at a time (a transaction-level advisory lock: others return at once), and
+    each cron is claimed with ``FOR UPDATE SKIP LOCKED`` and advanced in the same transaction
+    as its run, so every tick creates exactly one run however many schedulers run.
+    """
+    from runs import payloads
+    from runs import services as run_services
+
+    now = now or timezone.now()
+    created: list[uuid.UUID] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SCHEDULER_LOCK])
+        if not cursor.fetchone()[0]:
+            return created
+        due = (
+            Cron.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True, next_run_date__lte=now)
+            .filter(Q(end_time__isnull=True) | Q(end_time__gt=now))
+            .order_by("next_run_date")
+        )
+        for cron in due:
+            try:
+                with transaction.atomic():  # one bad cron does not stop the others
+                    request = payloads.build(
+                        {**cron.payload, "on_completion": cron.on_run_completed or "delete"},
+                        stateless=cron.thread_id is None,
+                    )
+                    run = run_services.run_create(
+                        thread_id=cron.thread_id,
+                        assistant_id=cron.assistant_id,
+                        kwargs=request.kwargs,
+                        metadata={**request.metadata, "cron_id": str(cron.cron_id)},
+                        multitask_strategy=request.multitask_strategy,
+                        after_seconds=request.after_seconds,
+                    )
+                    created.append(run.run_id)
+            except DuraGraphError:
+                logger.warning("cron %s could not create its run", cron.cron_id, exc_info=True)
+            cron.next_run_date = next_run_after(cron.schedule, cron.timezone, now)
+            cron.updated_at = now
+            cron.save(update_fields=["next_run_date", "updated_at"])
+    return created

@@ -138,6 +138,35 @@ class RunDeleted(DomainEvent):
     pass
 
 
+class RunOutputStreamed(DomainEvent):
+    """A chunk the graph streamed (LangGraph stream modes), kept for live and replayed streams."""
+
+    mode: str
+    #: Subgraph namespace (``["parent_node:task_id", ...]``); empty for the root graph.
+    namespace: list[str] = []
+    data: Any = None
+
+
+class NodeStarted(DomainEvent):
+    node: str
+    task_id: str
+    namespace: list[str] = []
+    step: int | None = None
+
+
+class NodeCompleted(DomainEvent):
+    node: str
+    task_id: str
+    namespace: list[str] = []
+    #: ``{"error": <class>, "message": <text>}`` when the node raised.
+    error: dict[str, Any] | None = None
+    interrupted: bool = False
+
+
+#: What the lease holder records while running; they do not change the run's state.
+OUTPUT_EVENTS = (RunOutputStreamed, NodeStarted, NodeCompleted)
+
+
 EVENT_TYPES = EventTypes(
     RunCreated,
     RunStarted,
@@ -150,6 +179,9 @@ EVENT_TYPES = EventTypes(
     RunLeaseExpired,
     RunRetried,
     RunDeleted,
+    RunOutputStreamed,
+    NodeStarted,
+    NodeCompleted,
 )
 
 
@@ -464,6 +496,8 @@ def apply(state: RunState | None, recorded: Recorded[Any]) -> RunState:
             )
         case RunDeleted():
             return replace(state, deleted=True)
+        case RunOutputStreamed() | NodeStarted() | NodeCompleted():
+            return state
     raise IllegalTransition(f"run events do not include {event.type_name}")
 
 

@@ -12,7 +12,8 @@ from django.db import models
 from runs.domain import TERMINAL_STATUSES, MultitaskStrategy, RunStatus
 
 #: NOTIFY channels (payload: the run id), delivered when the transaction commits.
-QUEUED_CHANNEL = "duragraph_run_queued"
+QUEUED_CHANNEL = "duragraph_run_queued"  # also workers.queue_listener.QUEUED_CHANNEL
+
 ENDED_CHANNEL = "duragraph_run_ended"
 _TERMINAL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES))
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.utils import timezone
+
 from duragraph_site.errors import NotFound
+from events import store
 from runs.domain import ACTIVE_STATUSES, RunStatus
 from runs.models import Run
 from threads.models import Thread
@@ -48,12 +51,37 @@ def run_result(run_id: uuid.UUID, thread_id: uuid.UUID) -> Any:
     when the run produced none; ``{}`` when there is nothing at all.
     """
     run = Run.objects.filter(run_id=run_id).first()
-    if run is not None and run.status in (RunStatus.ERROR, RunStatus.TIMEOUT):
+    if run is None:
+        return _result_from_events(run_id)
+    if run.status in (RunStatus.ERROR, RunStatus.TIMEOUT):
         return {"__error__": run.error or {"error": "Error", "message": ""}}
-    values = run.output if run is not None else None
+    values = run.output
     if values is None:
         values = Thread.objects.filter(thread_id=thread_id).values_list("values", flat=True).first()
-    if run is not None and run.status == RunStatus.INTERRUPTED and run.interrupts:
-        flattened = [item for items in run.interrupts.values() for item in items]
+    return _with_interrupts(values, run.interrupts if run.status == RunStatus.INTERRUPTED else None)
+
+
+def _with_interrupts(values: Any, interrupts: dict[str, list] | None) -> Any:
+    if interrupts:
+        flattened = [item for items in interrupts.values() for item in items]
         return {**(values if isinstance(values, dict) else {}), "__interrupt__": flattened}
     return values if values is not None else {}
+
+
+def _result_from_events(run_id: uuid.UUID) -> Any:
+    """The result of a run whose row is gone (a stateless run's thread was deleted, or the run
+    was rolled back): the event log still has how it ended."""
+    for event in reversed(store.load(run_id)):
+        if event.type in ("RunFailed", "RunTimedOut"):
+            error = event.payload.get("error", "TimeoutError")
+            return {"__error__": {"error": error, "message": event.payload.get("message", "")}}
+        if event.type == "RunCompleted":
+            return _with_interrupts(event.payload.get("output"), None)
+        if event.type == "RunInterrupted":
+            return _with_interrupts(event.payload.get("output"), event.payload.get("interrupts"))
+    return {}
+
+
+def runs_claimable_exist() -> bool:
+    """Whether any pending run can be claimed now (past its ``available_at``)."""
+    return Run.objects.filter(status=RunStatus.PENDING, available_at__lte=timezone.now()).exists()

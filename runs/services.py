@@ -11,16 +11,19 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from assistants.models import Assistant
 from duragraph_site import ids
-from duragraph_site.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from duragraph_site.errors import Conflict, IllegalTransition, InvalidInput, NotFound, StaleLease
+from events import context as event_context
 from events import projections
 from runs import domain, projection
 from runs.models import Cron, Run
+from runs.sql import queries
 from threads import domain as thread_domain
 from threads import projection as thread_projection
 from threads import services as thread_services
@@ -94,7 +97,7 @@ def run_create(
             after_seconds=after_seconds,
         )
         strategy = new_events[0].multitask_strategy
-        _apply_multitask_strategy(thread.thread_id, strategy, new_run_id=run_id, now=now)
+        thread = _apply_multitask_strategy(thread, strategy, new_run_id=run_id, now=now)
         run = _record(None, new_events, now=now)
         thread = _sync_thread_status(thread, run, now=now)
         ran_with = {"graph_id": assistant.graph_id, "assistant_id": str(assistant_id)}
@@ -119,31 +122,66 @@ def _thread_for_run(
 
 
 def _apply_multitask_strategy(
-    thread_id: uuid.UUID,
+    thread: thread_domain.ThreadState,
     strategy: domain.MultitaskStrategy,
     *,
     new_run_id: uuid.UUID,
     now: datetime,
-) -> None:
-    """What a new run does to the active runs of its (locked) thread."""
+) -> thread_domain.ThreadState:
+    """What a new run does to the active runs of its (locked) thread; returns the thread's state."""
     if strategy is domain.MultitaskStrategy.ENQUEUE:
-        return
-    active = [
-        projection.to_state(row)
-        for row in Run.objects.select_for_update().filter(thread_id=thread_id, status__in=ACTIVE)
-    ]
+        return thread
+    rows = Run.objects.select_for_update().filter(thread_id=thread.thread_id, status__in=ACTIVE)
+    active = [projection.to_state(row) for row in rows]
     if not active:
-        return
+        return thread
     if strategy is domain.MultitaskStrategy.REJECT:
         raise Conflict(BUSY_MESSAGE)
-    action = (
-        domain.CancelAction.ROLLBACK
-        if strategy is domain.MultitaskStrategy.ROLLBACK
-        else domain.CancelAction.INTERRUPT
-    )
+    rollback = strategy is domain.MultitaskStrategy.ROLLBACK
+    action = domain.CancelAction.ROLLBACK if rollback else domain.CancelAction.INTERRUPT
     for state in active:
         reason = f"superseded by run {new_run_id} (multitask_strategy={strategy.value})"
         _record(state, domain.cancel(state, action=action, reason=reason), now=now)
+    if rollback:  # the old runs' checkpoints go with them
+        thread = thread_services.thread_delete_checkpoints(
+            thread_id=thread.thread_id,
+            run_ids=[s.run_id for s in active],
+            reason=f"rolled back by run {new_run_id}",
+            state=thread,
+        )
+    return thread
+
+
+# -- the queue -------------------------------------------------------------------------------
+def runs_claim(
+    *,
+    worker_id: str,
+    limit: int = 1,
+    lease_seconds: float | None = None,
+    graph_ids: list[str] | None = None,
+) -> list[Claim]:
+    """Lease up to *limit* claimable runs to *worker_id* (``runs/sql/queries.sql``: claim_runs).
+
+    Claimable: pending, past ``available_at``, the oldest pending run of a thread that has no
+    running run, and (with *graph_ids*) of a graph the worker serves. One statement with
+    ``FOR UPDATE SKIP LOCKED``, so concurrent claimers never get the same run.
+    """
+    now = timezone.now()
+    params = {
+        "worker_id": worker_id,
+        "limit": limit,
+        "now": now,
+        "lease_seconds": lease_seconds or _default_lease_seconds(),
+        "graph_ids": graph_ids,
+        "metadata": orjson.dumps(dict(event_context.current())).decode(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(queries["claim_runs"], params)
+        leased = dict(cursor.fetchall())
+    if not leased:
+        return []
+    runs = Run.objects.filter(run_id__in=leased).select_related("assistant")
+    return [Claim(run=run, lease_epoch=leased[run.run_id]) for run in runs]
 
 
 # -- the lease holder's writes ---------------------------------------------------------------
@@ -219,15 +257,94 @@ def run_interrupt(
     )
 
 
+def run_record_output(*, run_id: uuid.UUID, thread_id: uuid.UUID, lease_epoch: int, events: list[Any]) -> None:
+    """Append stream chunks / node events of the lease holder, in one statement.
+
+    The hot path of execution (``runs/sql/queries.sql``: append_run_output): the statement
+    itself checks the lease, so there is no read-modify-write. Output events do not change a
+    run's state (``domain.apply`` only bumps ``version`` and ``updated_at``), which is all the
+    statement changes in the read model.
+
+    Raises:
+        StaleLease: the run is no longer running under *lease_epoch*; nothing was written.
+    """
+    if not events:
+        return
+    for event in events:
+        if not isinstance(event, domain.OUTPUT_EVENTS):
+            raise IllegalTransition(f"{event.type_name} is not run output")
+    params = {
+        "run_id": run_id,
+        "lease_epoch": lease_epoch,
+        "count": len(events),
+        "now": timezone.now(),
+        "subject": projection.stream(thread_id, run_id).subject,
+        "types": [event.type_name for event in events],
+        "payloads": [orjson.dumps(event.to_payload()).decode() for event in events],
+        "metadata": orjson.dumps({**event_context.current(), "lease_epoch": lease_epoch}).decode(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(queries["append_run_output"], params)
+        if cursor.fetchone() is None:
+            raise StaleLease(f"run {run_id} is no longer running under lease epoch {lease_epoch}")
+
+
+def run_save_checkpoint(
+    *, run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID, checkpoint: Mapping[str, Any]
+) -> None:
+    """A checkpoint (the ``CheckpointSaved`` fields) from the run's lease holder; refused
+    (StaleLease) for anyone else."""
+    with transaction.atomic():
+        thread = _load_thread_and_fenced_run(run_id, lease_epoch, thread_id)
+        thread_services.thread_record_checkpoint(thread, **checkpoint)
+
+
+def run_save_writes(
+    *, run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID, writes: Mapping[str, Any]
+) -> None:
+    """Pending writes (the ``CheckpointWritesSaved`` fields) from the run's lease holder;
+    refused (StaleLease) for anyone else."""
+    with transaction.atomic():
+        thread = _load_thread_and_fenced_run(run_id, lease_epoch, thread_id)
+        thread_services.thread_record_writes(thread, **writes)
+
+
+def _load_thread_and_fenced_run(
+    run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID
+) -> thread_domain.ThreadState:
+    thread = thread_projection.load_for_update(thread_id)
+    run = projection.load_for_update(run_id)
+    if run.thread_id != thread_id:
+        raise NotFound(f"Run {run_id} not found on thread {thread_id}")
+    domain.require_lease(run, lease_epoch)
+    return thread
+
+
 def _end(run_id: uuid.UUID, command: Any, lease_epoch: int | None) -> Run:
+    """End a run: its events, the thread's status and values, then what follows an end.
+
+    A stateless run's temporary thread is deleted with it (its result stays in the event log,
+    where ``/wait`` and ``/join`` find it), and the webhook is called after the commit.
+    """
     now = timezone.now()
     with transaction.atomic():
         thread, state = _load_thread_and_run(run_id)
         run = _record(state, command(state), now=now, metadata={"lease_epoch": lease_epoch})
         thread = _sync_thread_status(thread, run, now=now)
-        if run.output is not None:
-            thread_services.thread_record_values(thread, values=run.output, now=now)
-        return Run.objects.get(run_id=run_id)
+        if run.output is not None and run.output != thread.values:
+            thread = thread_services.thread_record_values(thread, values=run.output, now=now)
+        ended = Run.objects.get(run_id=run_id)
+        if webhook := run.kwargs.get("webhook"):
+            transaction.on_commit(lambda: _send_webhook(run_id, webhook))
+        if run.kwargs.get("temporary") and run.status is not domain.RunStatus.INTERRUPTED:
+            thread_services.thread_delete(thread_id=run.thread_id)
+        return ended
+
+
+def _send_webhook(run_id: uuid.UUID, url: str) -> None:
+    from runs import tasks
+
+    tasks.send_webhook.delay(str(run_id), url)
 
 
 # -- operators and users ---------------------------------------------------------------------
@@ -246,6 +363,13 @@ def run_cancel(
     with transaction.atomic():
         thread, state = _load_thread_and_run(run_id, thread_id=thread_id)
         run = _record(state, domain.cancel(state, action=action, reason=reason), now=now)
+        if run.deleted:  # rollback: the run's checkpoints go too
+            thread = thread_services.thread_delete_checkpoints(
+                thread_id=thread.thread_id,
+                run_ids=[run_id],
+                reason=f"run {run_id} rolled back",
+                state=thread,
+            )
         _sync_thread_status(thread, run, now=now)
         return None if run.deleted else Run.objects.get(run_id=run_id)
 

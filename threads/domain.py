@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from duragraph_site.errors import IllegalTransition
 from events.domain import DomainEvent, EventTypes, Recorded, check_sequence, require_json
 
@@ -68,6 +70,59 @@ class ThreadValuesUpdated(DomainEvent):
 
 class ThreadDeleted(DomainEvent):
     pass
+
+
+class SerializedValue(BaseModel):
+    """A value in LangGraph's own serialization (``serde.dumps_typed``), base64 in JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    data: str
+
+
+class CheckpointSaved(DomainEvent):
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    #: The run whose lease holder saved it; None for update_state and copies.
+    run_id: uuid.UUID | None
+    checkpoint: SerializedValue
+    metadata: dict[str, Any]
+    #: The state values as JSON (root namespace only; None for subgraph checkpoints).
+    values: Any = None
+
+
+class PendingWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idx: int
+    channel: str
+    value: SerializedValue
+
+
+class CheckpointWritesSaved(DomainEvent):
+    checkpoint_ns: str
+    checkpoint_id: str
+    task_id: str
+    task_path: str
+    writes: list[PendingWrite]
+
+
+class CheckpointRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checkpoint_ns: str
+    checkpoint_id: str
+
+
+class CheckpointsDeleted(DomainEvent):
+    """Checkpoints (and their pending writes) removed: a rolled-back run's, or pruned ones."""
+
+    checkpoints: list[CheckpointRef]
+    #: The thread's values once they are gone (from its latest remaining root checkpoint).
+    values: Any = None
+    reason: str
 
 
 EVENT_TYPES = EventTypes(
@@ -172,6 +227,30 @@ def update_values(
     return [ThreadValuesUpdated(values=values, checkpoint_id=checkpoint_id)]
 
 
+def save_checkpoint(state: ThreadState, **fields: Any) -> list[DomainEvent]:
+    """Record a checkpoint (LangGraph's ``put``); its root values become the thread's values."""
+    _require_not_deleted(state)
+    if fields.get("values") is not None:
+        require_json("values", fields["values"], object_only=False)
+    require_json("metadata", fields["metadata"])
+    return [CheckpointSaved(**fields)]
+
+
+def save_writes(state: ThreadState, **fields: Any) -> list[DomainEvent]:
+    """Record a task's pending writes (LangGraph's ``put_writes``)."""
+    _require_not_deleted(state)
+    return [CheckpointWritesSaved(**fields)]
+
+
+def delete_checkpoints(
+    state: ThreadState, *, checkpoints: list[dict[str, str]], values: Any, reason: str
+) -> list[DomainEvent]:
+    _require_not_deleted(state)
+    if not checkpoints:
+        return []
+    return [CheckpointsDeleted(checkpoints=checkpoints, values=values, reason=reason)]
+
+
 def delete(state: ThreadState) -> list[DomainEvent]:
     _require_not_deleted(state)
     return [ThreadDeleted()]
@@ -219,4 +298,12 @@ def apply(state: ThreadState | None, recorded: Recorded[Any]) -> ThreadState:
             return replace(state, values=event.values, state_updated_at=recorded.at)
         case ThreadDeleted():
             return replace(state, deleted=True)
+        case CheckpointSaved():
+            if event.checkpoint_ns == "" and event.values is not None:
+                return replace(state, values=event.values, state_updated_at=recorded.at)
+            return state
+        case CheckpointWritesSaved():
+            return state
+        case CheckpointsDeleted():
+            return replace(state, values=event.values, state_updated_at=recorded.at)
     raise IllegalTransition(f"thread events do not include {event.type_name}")

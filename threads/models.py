@@ -33,3 +33,62 @@ class Thread(models.Model):
 
     def __str__(self) -> str:
         return f"thread {self.thread_id} ({self.status})"
+
+
+class Checkpoint(models.Model):
+    """A LangGraph checkpoint of a thread: projection of ``CheckpointSaved`` events.
+
+    ``checkpoint`` holds LangGraph's own serialization (``serde.dumps_typed``) so the graph gets
+    back exactly what it saved; ``values`` is the root namespace's state as JSON, for the API.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    thread = models.ForeignKey(
+        Thread, on_delete=models.DO_NOTHING, db_constraint=False, related_name="checkpoints"
+    )
+    checkpoint_ns = models.CharField(max_length=512, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=64)
+    parent_checkpoint_id = models.CharField(max_length=64, null=True, blank=True)
+    #: The run that wrote it; None for ``update_state`` and copies made outside a run.
+    run_id = models.UUIDField(null=True, blank=True)
+    type = models.CharField(max_length=32)
+    checkpoint = models.BinaryField()
+    metadata = models.JSONField(default=dict)
+    values = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["thread", "checkpoint_ns", "checkpoint_id"], name="threads_checkpoint_uniq"
+            ),
+        ]
+        indexes = [models.Index(fields=["run_id"], name="threads_checkpoint_run_idx")]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.checkpoint_id} of {self.thread_id}"
+
+
+class CheckpointWrite(models.Model):
+    """A pending write of a task (``put_writes``): projection of ``CheckpointWritesSaved``."""
+
+    id = models.BigAutoField(primary_key=True)
+    thread = models.ForeignKey(
+        Thread, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    checkpoint_ns = models.CharField(max_length=512, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=64)
+    task_id = models.CharField(max_length=64)
+    task_path = models.CharField(max_length=512, blank=True, default="")
+    idx = models.IntegerField()
+    channel = models.CharField(max_length=255)
+    type = models.CharField(max_length=32)
+    value = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["thread", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+                name="threads_checkpoint_write_uniq",
+            ),
+        ]

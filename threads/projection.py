@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 from duragraph_site.errors import NotFound
 from events import projections
 from events.store import Stream
 from threads import domain
-from threads.models import Thread
+from threads.models import Checkpoint, CheckpointWrite, Thread
 
 if TYPE_CHECKING:
     import uuid
+
+    from events.domain import Recorded
 
 
 def stream(thread_id: uuid.UUID) -> Stream:
@@ -76,8 +79,77 @@ def load_for_update(thread_id: uuid.UUID) -> domain.ThreadState:
 
 
 def reset() -> int:
+    CheckpointWrite.objects.all().delete()
+    Checkpoint.objects.all().delete()
     count, _ = Thread.objects.all().delete()
     return count
+
+
+def handle(state: domain.ThreadState, recorded: Recorded) -> None:
+    """Keep the checkpoint tables in step with the thread's checkpoint events."""
+    event = recorded.event
+    thread_id = state.thread_id
+    match event:
+        case domain.CheckpointSaved():
+            Checkpoint.objects.create(
+                thread_id=thread_id,
+                checkpoint_ns=event.checkpoint_ns,
+                checkpoint_id=event.checkpoint_id,
+                parent_checkpoint_id=event.parent_checkpoint_id,
+                run_id=event.run_id,
+                type=event.checkpoint.type,
+                checkpoint=base64.b64decode(event.checkpoint.data),
+                metadata=event.metadata,
+                values=event.values,
+                created_at=recorded.at,
+            )
+        case domain.CheckpointWritesSaved():
+            _save_writes(thread_id, event)
+        case domain.CheckpointsDeleted():
+            for ref in event.checkpoints:
+                keys = {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": ref.checkpoint_ns,
+                    "checkpoint_id": ref.checkpoint_id,
+                }
+                CheckpointWrite.objects.filter(**keys).delete()
+                Checkpoint.objects.filter(**keys).delete()
+        case domain.ThreadDeleted():
+            CheckpointWrite.objects.filter(thread_id=thread_id).delete()
+            Checkpoint.objects.filter(thread_id=thread_id).delete()
+
+
+def _save_writes(thread_id: uuid.UUID, event: domain.CheckpointWritesSaved) -> None:
+    """LangGraph's rule: special channels (error, interrupt, ...; negative idx) replace what a
+    task wrote before; ordinary writes are kept from the first time they were written."""
+    keys = {
+        "thread_id": thread_id,
+        "checkpoint_ns": event.checkpoint_ns,
+        "checkpoint_id": event.checkpoint_id,
+        "task_id": event.task_id,
+    }
+    rows = [
+        CheckpointWrite(
+            **keys,
+            task_path=event.task_path,
+            idx=write.idx,
+            channel=write.channel,
+            type=write.value.type,
+            value=base64.b64decode(write.value.data),
+        )
+        for write in event.writes
+    ]
+    special = [row for row in rows if row.idx < 0]
+    ordinary = [row for row in rows if row.idx >= 0]
+    if special:
+        CheckpointWrite.objects.bulk_create(
+            special,
+            update_conflicts=True,
+            unique_fields=["thread", "checkpoint_ns", "checkpoint_id", "task_id", "idx"],
+            update_fields=["task_path", "channel", "type", "value"],
+        )
+    if ordinary:
+        CheckpointWrite.objects.bulk_create(ordinary, ignore_conflicts=True)
 
 
 PROJECTION = projections.Projection(
@@ -87,4 +159,5 @@ PROJECTION = projections.Projection(
     read=read,
     save=save,
     reset=reset,
+    handle=handle,
 )

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, Window
 
 from duragraph_site.errors import InvalidInput, NotFound
-from threads.models import Thread
+from threads import state
+from threads.models import Checkpoint, Thread
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -90,3 +91,46 @@ def extract(document: dict[str, Any], path: str) -> Any:
                 else None
             )
     return current
+
+
+def thread_state(
+    thread_id: uuid.UUID, *, checkpoint: dict[str, Any] | None = None, subgraphs: bool = False
+) -> dict[str, Any]:
+    """The thread's state (at *checkpoint*, else the latest) as LangGraph's ThreadState."""
+    thread = thread_get(thread_id)
+    graph = state.graph_for(thread)
+    if graph is None:
+        return dict(state.EMPTY_STATE)
+    if (
+        checkpoint
+        and checkpoint.get("checkpoint_id")
+        and not Checkpoint.objects.filter(
+            thread_id=thread_id, checkpoint_id=checkpoint["checkpoint_id"]
+        ).exists()
+    ):
+        raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found on thread {thread_id}")
+    snapshot = graph.get_state(state.thread_config(thread_id, checkpoint), subgraphs=subgraphs)
+    return state.encode_snapshot(snapshot)
+
+
+def thread_history(
+    thread_id: uuid.UUID,
+    *,
+    limit: int = 10,
+    before: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    checkpoint: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The thread's states, newest first (LangGraph's ``get_state_history``)."""
+    thread = thread_get(thread_id)
+    graph = state.graph_for(thread)
+    if graph is None:
+        return []
+    config = state.thread_config(thread_id, checkpoint)
+    before_config = (
+        state.thread_config(thread_id, before) if before and before.get("checkpoint_id") else None
+    )
+    snapshots = graph.get_state_history(
+        config, filter=metadata or None, before=before_config, limit=limit
+    )
+    return [state.encode_snapshot(snapshot) for snapshot in snapshots]

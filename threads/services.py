@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from duragraph_site import ids
-from duragraph_site.errors import Conflict, InvalidInput
+from duragraph_site.errors import Conflict, InvalidInput, NotFound
 from events import projections
-from threads import domain, projection
-from threads.models import Thread
+from threads import domain, projection, state
+from threads.models import Checkpoint, CheckpointWrite, Thread
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,12 +29,17 @@ def thread_create(
     metadata: Mapping[str, Any] | None = None,
     if_exists: str = "raise",
     ttl: Mapping[str, Any] | None = None,
+    supersteps: list[dict[str, Any]] | None = None,
 ) -> Thread:
-    """Create a thread (status ``idle``).
+    """Create a thread (status ``idle``), optionally with a history of state updates.
+
+    *supersteps* (LangGraph's ``[{"updates": [{"values", "as_node"}]}]``) need the thread's
+    graph, named by ``metadata["graph_id"]``; they are applied in the same transaction.
 
     Raises:
         Conflict: *thread_id* exists and *if_exists* is ``raise``.
-        InvalidInput: bad metadata, ttl or if_exists.
+        InvalidInput: bad metadata, ttl, supersteps or if_exists.
+        BadRequest: supersteps without a graph_id.
     """
     if if_exists not in IF_EXISTS_CHOICES:
         raise InvalidInput(f"if_exists must be one of {list(IF_EXISTS_CHOICES)}")
@@ -43,9 +50,13 @@ def thread_create(
             if if_exists == "do_nothing":
                 return existing
             raise Conflict(f"Thread {thread_id} already exists")
-        return thread_create_unchecked(
+        thread = thread_create_unchecked(
             thread_id=thread_id or ids.new_id(), metadata=metadata or {}, ttl=ttl
         )
+        if supersteps:
+            thread_apply_supersteps(thread_id=thread.thread_id, supersteps=supersteps)
+            thread = Thread.objects.get(thread_id=thread.thread_id)
+        return thread
 
 
 def thread_create_unchecked(
@@ -93,31 +104,133 @@ def thread_delete(*, thread_id: uuid.UUID) -> None:
 
 
 def threads_prune(*, thread_ids: list[uuid.UUID], strategy: str = "delete") -> int:
-    """LangGraph's prune: ``delete`` removes the threads; returns how many were pruned.
+    """LangGraph's prune: ``delete`` removes the threads, ``keep_latest`` keeps only the latest
+    checkpoint of each namespace; returns how many threads were pruned.
 
     Unknown ids are skipped, not errors (pruning is idempotent).
     """
-    if strategy != "delete":
+    if strategy not in ("delete", "keep_latest"):
         raise InvalidInput(f"unknown prune strategy {strategy!r}")
     pruned = 0
     for thread_id in thread_ids:
         with transaction.atomic():
-            if Thread.objects.filter(thread_id=thread_id).exists():
+            if not Thread.objects.filter(thread_id=thread_id).exists():
+                continue
+            if strategy == "delete":
                 thread_delete(thread_id=thread_id)
-                pruned += 1
+            else:
+                thread_delete_checkpoints(
+                    thread_id=thread_id, keep_latest=True, reason="pruned: keep_latest"
+                )
+            pruned += 1
     return pruned
 
 
 def thread_copy(*, thread_id: uuid.UUID) -> Thread:
-    """A new thread with the source's metadata and values."""
+    """A new thread with the source's metadata, values and every checkpoint (LangGraph's copy)."""
     with transaction.atomic():
         source = projection.load_for_update(thread_id)
-        return thread_create_unchecked(
-            thread_id=ids.new_id(),
-            metadata=source.metadata,
-            values=source.values,
-            copied_from=thread_id,
+        copy_id = ids.new_id()
+        thread_create_unchecked(
+            thread_id=copy_id, metadata=source.metadata, values=source.values, copied_from=thread_id
         )
+        state = projection.load_for_update(copy_id)
+        for row in Checkpoint.objects.filter(thread_id=thread_id).order_by(
+            "checkpoint_id", "checkpoint_ns"
+        ):
+            state = thread_record_checkpoint(
+                state,
+                checkpoint_ns=row.checkpoint_ns,
+                checkpoint_id=row.checkpoint_id,
+                parent_checkpoint_id=row.parent_checkpoint_id,
+                run_id=None,
+                checkpoint={"type": row.type, "data": _b64(row.checkpoint)},
+                metadata=row.metadata,
+                values=row.values,
+            )
+            for (task_id, task_path), writes in _writes_by_task(row).items():
+                state = thread_record_writes(
+                    state,
+                    checkpoint_ns=row.checkpoint_ns,
+                    checkpoint_id=row.checkpoint_id,
+                    task_id=task_id,
+                    task_path=task_path,
+                    writes=writes,
+                )
+        return Thread.objects.get(thread_id=copy_id)
+
+
+def _b64(data: bytes | memoryview) -> str:
+    return base64.b64encode(bytes(data)).decode()
+
+
+def _writes_by_task(checkpoint: Checkpoint) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    writes = CheckpointWrite.objects.filter(
+        thread_id=checkpoint.thread_id,
+        checkpoint_ns=checkpoint.checkpoint_ns,
+        checkpoint_id=checkpoint.checkpoint_id,
+    )
+    by_task: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for write in writes.order_by("task_path", "task_id", "idx"):
+        value = {"type": write.type, "data": _b64(write.value)}
+        by_task.setdefault((write.task_id, write.task_path), []).append(
+            {"idx": write.idx, "channel": write.channel, "value": value}
+        )
+    return by_task
+
+
+def thread_update_state(
+    *,
+    thread_id: uuid.UUID,
+    values: Any,
+    as_node: str | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """LangGraph's ``update_state``: apply *values* as if node *as_node* wrote them.
+
+    Returns the new checkpoint's reference. Refused (409) while a run is active on the
+    thread: that run's executor owns the state until it ends.
+
+    Raises:
+        NotFound: unknown thread or checkpoint. BadRequest: the thread has no graph yet.
+        Conflict: the thread is busy. InvalidInput: LangGraph refused the update.
+    """
+    from langgraph.errors import InvalidUpdateError
+
+    with transaction.atomic():  # every checkpoint write of the update, or none of them
+        thread = Thread.objects.select_for_update().filter(thread_id=thread_id).first()
+        if thread is None:
+            raise NotFound(f"Thread with ID {thread_id} not found")
+        if thread.status == domain.ThreadStatus.BUSY:
+            raise Conflict(
+                f"Thread {thread_id} is busy: wait for its run to end before updating its state"
+            )
+        graph = state.graph_for(thread, required=True)
+        config = state.thread_config(thread_id, dict(checkpoint or {}))
+        try:
+            config = graph.update_state(config, values, as_node=as_node)
+        except (InvalidUpdateError, ValueError, KeyError) as error:
+            raise InvalidInput(f"update_state refused: {error}") from None
+    return {"checkpoint": state.checkpoint_ref(config)}
+
+
+def thread_apply_supersteps(*, thread_id: uuid.UUID, supersteps: list[dict[str, Any]]) -> None:
+    """LangGraph's ``bulk_update_state``: each superstep's updates as one step of history."""
+    from langgraph.types import StateUpdate
+
+    thread = Thread.objects.select_for_update().get(thread_id=thread_id)
+    graph = state.graph_for(thread, required=True)
+    steps = [
+        [
+            StateUpdate(update.get("values"), update.get("as_node"))
+            for update in step.get("updates", [])
+        ]
+        for step in supersteps
+    ]
+    try:
+        graph.bulk_update_state(state.thread_config(thread_id), steps)
+    except ValueError as error:
+        raise InvalidInput(f"supersteps refused: {error}") from None
 
 
 def thread_record_status(
@@ -157,6 +270,77 @@ def thread_record_values(
     return _record(state, new_events, thread_id=state.thread_id, now=now)
 
 
+# -- checkpoints -----------------------------------------------------------------------------
+def thread_record_checkpoint(
+    state: domain.ThreadState, *, now: datetime | None = None, **fields: Any
+) -> domain.ThreadState:
+    """Record a LangGraph checkpoint; same preconditions as :func:`thread_record_status`."""
+    return _record(
+        state, domain.save_checkpoint(state, **fields), thread_id=state.thread_id, now=now
+    )
+
+
+def thread_record_writes(
+    state: domain.ThreadState, *, now: datetime | None = None, **fields: Any
+) -> domain.ThreadState:
+    """Record a task's pending writes; same preconditions as :func:`thread_record_status`."""
+    return _record(state, domain.save_writes(state, **fields), thread_id=state.thread_id, now=now)
+
+
+def thread_save_checkpoint(*, thread_id: uuid.UUID, **fields: Any) -> None:
+    """Record a checkpoint written outside any run (``update_state``): no lease to check."""
+    with transaction.atomic():
+        thread_record_checkpoint(projection.load_for_update(thread_id), **fields)
+
+
+def thread_save_writes(*, thread_id: uuid.UUID, **fields: Any) -> None:
+    with transaction.atomic():
+        thread_record_writes(projection.load_for_update(thread_id), **fields)
+
+
+def thread_delete_checkpoints(
+    *,
+    thread_id: uuid.UUID,
+    reason: str,
+    run_ids: list[uuid.UUID] | None = None,
+    keep_latest: bool = False,
+    state: domain.ThreadState | None = None,
+) -> domain.ThreadState:
+    """Delete checkpoints: all of them, those written by *run_ids*, or all but the latest per
+    namespace (*keep_latest*). The thread's values fall back to its latest remaining root
+    checkpoint. Pass *state* when the caller already holds the thread row lock."""
+    with transaction.atomic():
+        state = state or projection.load_for_update(thread_id)
+        rows = Checkpoint.objects.filter(thread_id=thread_id)
+        if run_ids is not None:
+            rows = rows.filter(run_id__in=run_ids)
+        doomed = list(
+            rows.order_by("checkpoint_ns", "-checkpoint_id").values(
+                "checkpoint_ns", "checkpoint_id"
+            )
+        )
+        if keep_latest:
+            seen: set[str] = set()
+            kept = [
+                ref
+                for ref in doomed
+                if ref["checkpoint_ns"] not in seen and not seen.add(ref["checkpoint_ns"])
+            ]
+            doomed = [ref for ref in doomed if ref not in kept]
+        doomed_ids = {ref["checkpoint_id"] for ref in doomed if ref["checkpoint_ns"] == ""}
+        remaining = (
+            Checkpoint.objects.filter(thread_id=thread_id, checkpoint_ns="")
+            .exclude(checkpoint_id__in=doomed_ids)
+            .order_by("-checkpoint_id")
+            .values_list("values", flat=True)
+            .first()
+        )
+        new_events = domain.delete_checkpoints(
+            state, checkpoints=doomed, values=remaining, reason=reason
+        )
+        return _record(state, new_events, thread_id=thread_id)
+
+
 def _record(
     state: domain.ThreadState | None,
     new_events: list,
@@ -172,3 +356,22 @@ def _record(
         expected_version=state.version if state is not None else 0,
         now=now or timezone.now(),
     )
+
+
+def threads_delete_expired(*, now: datetime | None = None) -> int:
+    """Delete every thread whose TTL (minutes since its last update) has passed; returns how many."""
+    now = now or timezone.now()
+    deleted = 0
+    for thread in Thread.objects.filter(ttl__isnull=False).only("thread_id", "ttl", "updated_at"):
+        minutes = (thread.ttl or {}).get("ttl")
+        if (
+            isinstance(minutes, int | float)
+            and thread.updated_at + timedelta(minutes=minutes) <= now
+        ):
+            with transaction.atomic():
+                if Thread.objects.filter(
+                    thread_id=thread.thread_id, updated_at=thread.updated_at
+                ).exists():
+                    thread_delete(thread_id=thread.thread_id)
+                    deleted += 1
+    return deleted

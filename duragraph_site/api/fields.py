@@ -29,6 +29,15 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+class UUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (DRF's own field also takes integers: ``12`` is not an id)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(
     {"anyOf": [{"type": "string", "enum": ["*"]}, {"type": "array", "items": {"type": "string"}}]}
 )

@@ -11,4 +11,11 @@ urlpatterns = [
     path("threads/prune", views.ThreadPruneApi.as_view()),
     path("threads/<str:thread_id>", views.ThreadDetailApi.as_view()),
     path("threads/<str:thread_id>/copy", views.ThreadCopyApi.as_view()),
+    path("threads/<str:thread_id>/state", views.ThreadStateApi.as_view()),
+    path("threads/<str:thread_id>/state/checkpoint", views.ThreadStateCheckpointPostApi.as_view()),
+    path(
+        "threads/<str:thread_id>/state/<str:checkpoint_id>",
+        views.ThreadStateAtCheckpointApi.as_view(),
+    ),
+    path("threads/<str:thread_id>/history", views.ThreadHistoryApi.as_view()),
 ]

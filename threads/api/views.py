@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from duragraph_site.api import serializers as api
-from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField
-from duragraph_site.api.params import parse_uuid, validated
+from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField, UUIDField
+from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
 from duragraph_site.errors import InvalidInput
 from threads import selectors, services
@@ -86,7 +86,7 @@ class TtlField(serializers.Field):
 
 class ThreadCreateApi(APIView):
     class InputSerializer(api.Serializer):
-        thread_id = serializers.UUIDField(required=False, allow_null=True)
+        thread_id = UUIDField(required=False, allow_null=True)
         metadata = JSONObjectField(required=False, allow_null=True)
         if_exists = serializers.ChoiceField(choices=["raise", "do_nothing"], default="raise")
         ttl = TtlField(required=False, allow_null=True)
@@ -99,14 +99,14 @@ class ThreadCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
-        if data.get("supersteps"):
-            raise InvalidInput("supersteps are not supported yet")
         thread = services.thread_create(
             thread_id=data.get("thread_id"),
             metadata=data.get("metadata"),
             if_exists=data["if_exists"],
             ttl=data.get("ttl"),
+            supersteps=data.get("supersteps"),
         )
+
         return Response(ThreadSerializer(thread).data)
 
 
@@ -114,7 +114,7 @@ class ThreadSearchApi(APIView):
     class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
         values = JSONObjectField(required=False, allow_null=True)
-        ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
+        ids = serializers.ListField(child=UUIDField(), required=False, allow_null=True)
         status = serializers.ChoiceField(choices=STATUSES, required=False, allow_null=True)
         limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
         offset = serializers.IntegerField(min_value=0, default=0)
@@ -195,7 +195,6 @@ class ThreadDetailApi(APIView):
         responses=ThreadWithTtlSerializer,
     )
     def get(self, request: Request, thread_id: str) -> Response:
-        thread = selectors.thread_get(_thread_id(thread_id))
         include = {
             part.strip()
             for part in request.query_params.get("include", "").split(",")
@@ -203,6 +202,7 @@ class ThreadDetailApi(APIView):
         }
         if include - {"ttl"}:
             raise InvalidInput(f"include must name only: ttl (got {sorted(include)})")
+        thread = selectors.thread_get(_thread_id(thread_id))
         serializer = ThreadWithTtlSerializer if "ttl" in include else ThreadSerializer
         return Response(serializer(thread).data)
 
@@ -238,7 +238,7 @@ class ThreadCopyApi(APIView):
 
 class ThreadPruneApi(APIView):
     class InputSerializer(api.Serializer):
-        thread_ids = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+        thread_ids = serializers.ListField(child=UUIDField(), allow_empty=False)
         strategy = serializers.ChoiceField(choices=["delete", "keep_latest"], default="delete")
 
     @extend_schema(
@@ -252,3 +252,150 @@ class ThreadPruneApi(APIView):
         data = validated(self.InputSerializer, request.data)
         pruned = services.threads_prune(thread_ids=data["thread_ids"], strategy=data["strategy"])
         return Response({"pruned_count": pruned})
+
+
+# -- state ---------------------------------------------------------------------------------------
+class CheckpointSerializer(api.Serializer):
+    thread_id = serializers.CharField(required=False)
+    checkpoint_ns = serializers.CharField(required=False, allow_blank=True, default="")
+    checkpoint_id = serializers.CharField(required=False, allow_null=True)
+    checkpoint_map = serializers.JSONField(required=False, allow_null=True)
+
+
+class ThreadStateSerializer(api.Serializer):
+    values = serializers.JSONField()
+    next = serializers.ListField(child=serializers.CharField())
+    tasks = serializers.ListField(child=serializers.DictField())
+    metadata = serializers.JSONField(allow_null=True)
+    created_at = serializers.CharField(allow_null=True)
+    checkpoint = serializers.JSONField(allow_null=True)
+    parent_checkpoint = serializers.JSONField(allow_null=True)
+    interrupts = serializers.ListField(child=serializers.JSONField())
+    checkpoint_id = serializers.CharField(allow_null=True)
+    parent_checkpoint_id = serializers.CharField(allow_null=True)
+
+    class Meta:
+        ref_name = "ThreadState"
+
+
+def _select_state(body: dict, select: list[str] | None) -> dict:
+    return {key: value for key, value in body.items() if key in select} if select else body
+
+
+class ThreadStateApi(APIView):
+    class UpdateInputSerializer(api.Serializer):
+        values = serializers.JSONField(allow_null=True)
+        as_node = serializers.CharField(required=False, allow_null=True)
+        checkpoint = CheckpointSerializer(required=False, allow_null=True)
+        checkpoint_id = serializers.CharField(required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="threads_get_state",
+        parameters=[
+            OpenApiParameter("subgraphs", bool),
+            OpenApiParameter("select", str, many=True),
+        ],
+        responses=ThreadStateSerializer,
+    )
+    def get(self, request: Request, thread_id: str) -> Response:
+        body = selectors.thread_state(
+            _thread_id(thread_id),
+            subgraphs=parse_bool(request.query_params.get("subgraphs"), "subgraphs"),
+        )
+        return Response(_select_state(body, request.query_params.getlist("select")))
+
+    @extend_schema(
+        operation_id="threads_update_state",
+        request=UpdateInputSerializer,
+        responses=inline_serializer(
+            "ThreadUpdateStateResponse", {"checkpoint": serializers.JSONField()}
+        ),
+    )
+    def post(self, request: Request, thread_id: str) -> Response:
+        data = validated(self.UpdateInputSerializer, request.data)
+        checkpoint = dict(data.get("checkpoint") or {})
+        if data.get("checkpoint_id"):
+            checkpoint["checkpoint_id"] = data["checkpoint_id"]
+        result = services.thread_update_state(
+            thread_id=_thread_id(thread_id),
+            values=data["values"],
+            as_node=data.get("as_node"),
+            checkpoint=checkpoint or None,
+        )
+        return Response(result)
+
+
+class ThreadStateAtCheckpointApi(APIView):
+    @extend_schema(
+        operation_id="threads_get_state_at_checkpoint",
+        parameters=[OpenApiParameter("subgraphs", bool)],
+        responses=ThreadStateSerializer,
+    )
+    def get(self, request: Request, thread_id: str, checkpoint_id: str) -> Response:
+        body = selectors.thread_state(
+            _thread_id(thread_id),
+            checkpoint={"checkpoint_id": checkpoint_id},
+            subgraphs=parse_bool(request.query_params.get("subgraphs"), "subgraphs"),
+        )
+        return Response(_select_state(body, request.query_params.getlist("select")))
+
+
+class ThreadStateCheckpointPostApi(APIView):
+    class InputSerializer(api.Serializer):
+        checkpoint = CheckpointSerializer()
+        subgraphs = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        operation_id="threads_post_state_checkpoint",
+        request=InputSerializer,
+        responses=ThreadStateSerializer,
+    )
+    def post(self, request: Request, thread_id: str) -> Response:
+        data = validated(self.InputSerializer, request.data)
+        body = selectors.thread_state(
+            _thread_id(thread_id), checkpoint=dict(data["checkpoint"]), subgraphs=data["subgraphs"]
+        )
+        return Response(body)
+
+
+class ThreadHistoryApi(APIView):
+    class InputSerializer(api.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+        before = CheckpointSerializer(required=False, allow_null=True)
+        metadata = JSONObjectField(required=False, allow_null=True)
+        checkpoint = CheckpointSerializer(required=False, allow_null=True)
+        select = serializers.ListField(
+            child=serializers.CharField(), required=False, allow_null=True
+        )
+
+    @extend_schema(
+        operation_id="threads_history",
+        request=InputSerializer,
+        responses=ThreadStateSerializer(many=True),
+    )
+    def post(self, request: Request, thread_id: str) -> Response:
+        return self._history(thread_id, validated(self.InputSerializer, request.data))
+
+    @extend_schema(
+        operation_id="threads_history_get",
+        parameters=[
+            OpenApiParameter("limit", int),
+            OpenApiParameter("before", str, description="a checkpoint id"),
+        ],
+        responses=ThreadStateSerializer(many=True),
+    )
+    def get(self, request: Request, thread_id: str) -> Response:
+        query = {"limit": request.query_params.get("limit", 10)}
+        if before := request.query_params.get("before"):
+            query["before"] = {"checkpoint_id": before}
+        return self._history(thread_id, validated(self.InputSerializer, query))
+
+    def _history(self, thread_id: str, data: dict) -> Response:
+        states = selectors.thread_history(
+            _thread_id(thread_id),
+            limit=data["limit"],
+            before=dict(data["before"]) if data.get("before") else None,
+            metadata=data.get("metadata"),
+            checkpoint=dict(data["checkpoint"]) if data.get("checkpoint") else None,
+        )
+        return Response([_select_state(item, data.get("select")) for item in states])

@@ -1,0 +1,86 @@
+-- claim_runs --
+-- Lease up to %(limit)s pending runs to %(worker_id)s, in ONE statement: pick with
+-- FOR UPDATE SKIP LOCKED (several executors may claim at once), bump each run's lease epoch
+-- and attempt, and append its RunStarted event and outbox row. The RunStarted payload is what
+-- runs.domain.start would produce; the projection tests rebuild claimed runs to prove it.
+WITH candidates AS (
+    SELECT r.run_id
+    FROM runs_run r
+    WHERE r.status = 'pending'
+      -- not before after_seconds / retry backoff
+      AND r.available_at <= %(now)s
+      -- one active run per thread: none of its runs may be running
+      AND NOT EXISTS (
+          SELECT 1 FROM runs_run o WHERE o.thread_id = r.thread_id AND o.status = 'running'
+      )
+      -- FIFO per thread: only the oldest pending run of a thread is a candidate
+      AND NOT EXISTS (
+          SELECT 1 FROM runs_run o
+          WHERE o.thread_id = r.thread_id AND o.status = 'pending'
+            AND (o.created_at, o.run_id) < (r.created_at, r.run_id)
+      )
+      -- only runs of graphs this worker serves (NULL: all of them)
+      AND (%(graph_ids)s::text[] IS NULL OR EXISTS (
+          SELECT 1 FROM assistants_assistant a
+          WHERE a.assistant_id = r.assistant_id AND a.graph_id = ANY(%(graph_ids)s::text[])
+      ))
+    ORDER BY r.available_at, r.created_at
+    LIMIT %(limit)s
+    FOR UPDATE OF r SKIP LOCKED
+), claimed AS (
+    UPDATE runs_run r
+    SET status = 'running',
+        lease_epoch = r.lease_epoch + 1,
+        worker_id = %(worker_id)s,
+        lease_expires_at = %(now)s + make_interval(secs => %(lease_seconds)s),
+        attempt = r.attempt + 1,
+        error = NULL,
+        version = r.version + 1,
+        updated_at = %(now)s
+    FROM candidates c
+    WHERE r.run_id = c.run_id
+    RETURNING r.run_id, r.thread_id, r.version, r.lease_epoch, r.lease_expires_at, r.attempt
+), new_events AS (
+    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
+    SELECT 'run', c.run_id, c.version, 'RunStarted',
+           jsonb_build_object(
+               'worker_id', %(worker_id)s::text,
+               'lease_epoch', c.lease_epoch,
+               'lease_expires_at', c.lease_expires_at,
+               'attempt', c.attempt
+           ),
+           %(metadata)s::jsonb || jsonb_build_object('worker_id', %(worker_id)s::text, 'lease_epoch', c.lease_epoch),
+           %(now)s
+    FROM claimed c
+    RETURNING id, stream_id
+), queued AS (
+    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
+    SELECT e.id, 'duragraph.threads.' || c.thread_id || '.runs.' || c.run_id, 0, '', %(now)s
+    FROM new_events e JOIN claimed c ON c.run_id = e.stream_id
+)
+SELECT run_id, lease_epoch FROM claimed
+
+-- append_run_output --
+-- Append the lease holder's output events (stream chunks, node starts/ends) to its run's
+-- stream in ONE statement. The UPDATE is the fence: only the run at this lease epoch, still
+-- running, matches; it also takes the row lock and reserves the next versions. No row back:
+-- the lease is stale (cancelled, reaped, taken over) and nothing was written.
+WITH fenced AS (
+    UPDATE runs_run
+    SET version = version + %(count)s, updated_at = %(now)s
+    WHERE run_id = %(run_id)s
+      AND status = 'running'
+      AND lease_epoch = %(lease_epoch)s
+    RETURNING version
+), new_events AS (
+    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
+    SELECT 'run', %(run_id)s, f.version - %(count)s + batch.ordinal, batch.type, batch.payload,
+           %(metadata)s::jsonb, %(now)s
+    FROM fenced f,
+         unnest(%(types)s::text[], %(payloads)s::jsonb[]) WITH ORDINALITY AS batch(type, payload, ordinal)
+    RETURNING id
+), queued AS (
+    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
+    SELECT id, %(subject)s, 0, '', %(now)s FROM new_events
+)
+SELECT version FROM fenced

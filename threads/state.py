@@ -1,0 +1,108 @@
+"""A thread's LangGraph state, read through its graph and the checkpointer.
+
+LangGraph computes ``next``, ``tasks`` and ``interrupts`` from a checkpoint and the graph's
+structure, so state and history are asked of the compiled graph (with this project's
+checkpointer), and the snapshots are encoded the way LangGraph Platform encodes them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langgraph.types import StateSnapshot
+
+from assistants import graphs
+from duragraph_site import serde
+from duragraph_site.errors import BadRequest
+from threads.checkpointer import DuraGraphSaver
+from threads.models import Thread
+
+EMPTY_STATE = {
+    "values": {},
+    "next": [],
+    "tasks": [],
+    "metadata": None,
+    "created_at": None,
+    "checkpoint": None,
+    "parent_checkpoint": None,
+    "interrupts": [],
+    "checkpoint_id": None,
+    "parent_checkpoint_id": None,
+}
+
+
+def graph_for(thread: Thread, *, required: bool = False) -> Any:
+    """The thread's compiled graph (from ``metadata.graph_id``) with this project's checkpointer."""
+    graph_id = (thread.metadata or {}).get("graph_id")
+    if not graph_id:
+        if required:
+            raise BadRequest(
+                f"Thread {thread.thread_id} has no graph: run it once, or create it with a graph_id"
+            )
+        return None
+    graph = (
+        graphs.registry().get(graph_id).load({"configurable": {"thread_id": str(thread.thread_id)}})
+    )
+    return graph.copy(
+        update={"checkpointer": DuraGraphSaver(state_keys=graph.stream_channels_list)}
+    )
+
+
+def thread_config(thread_id: uuid.UUID, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """LangGraph's config for a thread, optionally at a checkpoint (``{"checkpoint_id", ...}``)."""
+    configurable: dict[str, Any] = {"thread_id": str(thread_id), "checkpoint_ns": ""}
+    for key, value in (checkpoint or {}).items():
+        if key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map") and value is not None:
+            configurable[key] = value
+    return {"configurable": configurable}
+
+
+def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("thread_id") or not configurable.get("checkpoint_id"):
+        return None
+    ref = {
+        "thread_id": configurable["thread_id"],
+        "checkpoint_ns": configurable.get("checkpoint_ns") or "",
+        "checkpoint_id": configurable["checkpoint_id"],
+    }
+    if "checkpoint_map" in configurable:
+        ref["checkpoint_map"] = configurable["checkpoint_map"]
+    return ref
+
+
+def encode_snapshot(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A LangGraph ``StateSnapshot`` as LangGraph Platform's ThreadState JSON."""
+    parent = checkpoint_ref(snapshot.parent_config)
+    checkpoint = checkpoint_ref(snapshot.config)
+    return serde.to_jsonable(
+        {
+            "values": snapshot.values,
+            "next": list(snapshot.next),
+            "tasks": [
+                {
+                    "id": task.id,
+                    "name": task.name,
+                    "path": task.path,
+                    "error": task.error,
+                    "interrupts": list(task.interrupts),
+                    "checkpoint": task.state["configurable"]
+                    if task.state is not None and not isinstance(task.state, StateSnapshot)
+                    else None,
+                    "state": encode_snapshot(task.state)
+                    if isinstance(task.state, StateSnapshot)
+                    else None,
+                    "result": getattr(task, "result", None),
+                }
+                for task in snapshot.tasks
+            ],
+            "metadata": snapshot.metadata,
+            "created_at": snapshot.created_at,
+            "checkpoint": checkpoint,
+            "parent_checkpoint": parent,
+            "interrupts": list(getattr(snapshot, "interrupts", ())),
+            "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+            "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+        }
+    )
