@@ -114,6 +114,9 @@ def _database() -> dict:
     config["ENGINE"] = "duragraph_site.db"
     config["OPTIONS"].setdefault("pool", pool)
     config["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+    # A connection killed under us (server restart, pg_terminate_backend) is replaced at
+    # checkout (the pool's check) instead of failing the next query.
+    config["CONN_HEALTH_CHECKS"] = True
     return config
 
 

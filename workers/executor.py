@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from langgraph.types import Command, Send
 
 from assistants import graphs
@@ -234,11 +234,11 @@ class Execution:
             try:
                 self._execute(keeper)
             except (StaleLease, LeaseLost):
-                logger.info(
-                    "run %s: lease %s no longer valid; stopping",
-                    self.run.run_id,
-                    self.claim.lease_epoch,
-                )
+                logger.info("run %s: lease %s no longer valid; stopping", self.run.run_id, self.claim.lease_epoch)
+            except DatabaseError:
+                # Not the run's fault: leave it leased; when the lease lapses the reaper hands
+                # it to an executor again, which resumes from its latest checkpoint.
+                logger.exception("run %s: database error; leaving it to be retried", self.run.run_id)
         close_old_connections()
 
     def _execute(self, keeper: LeaseKeeper) -> None:
@@ -310,7 +310,7 @@ class Execution:
                         lease_epoch=self.claim.lease_epoch,
                         message=message,
                     )
-        except (StaleLease, LeaseLost):
+        except (StaleLease, LeaseLost, DatabaseError):
             raise
         except Exception as error:  # noqa: BLE001 - the graph's own failure is the run's outcome
             return functools.partial(self._fail, error)
