@@ -71,6 +71,14 @@ MIDDLEWARE = [
     "events.context.EventContextMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+#: The API's chain (duragraph_site.handlers.APIHandler serves every path but the browser ones):
+#: no sessions, CSRF, auth or messages, and only async-native middleware, so no thread hops.
+API_MIDDLEWARE = [
+    "duragraph_site.handlers.PrometheusBeforeMiddleware",
+    "duragraph_site.handlers.SecurityMiddleware",
+    "events.context.EventContextMiddleware",
+    "duragraph_site.handlers.PrometheusAfterMiddleware",
+]
 
 ROOT_URLCONF = "duragraph_site.urls"
 ASGI_APPLICATION = "duragraph_site.asgi.application"
@@ -168,6 +176,12 @@ SPECTACULAR_SETTINGS = {
     },
     # The /api/v1 copies of the LangGraph paths are documented once, at the root.
     "PREPROCESSING_HOOKS": ["duragraph_site.api.schema.root_paths_only"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "duragraph_site.api.schema.document_errors",
+        "duragraph_site.api.schema.document_uuid_path_parameters",
+        "duragraph_site.api.schema.nullable_any_is_any",
+    ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 
@@ -225,3 +239,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire": {"task": "duragraph.expire", "schedule": 60.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+#: A worker silent for this many heartbeat intervals is lost; its runs go to other workers.
+DURAGRAPH_WORKER_LOST_AFTER_HEARTBEATS = env.float(
+    "DURAGRAPH_WORKER_LOST_AFTER_HEARTBEATS", default=3.0
+)
+#: Seconds between the built-in executors' heartbeats.
+DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS = env.float(
+    "DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS", default=1.0
+)

@@ -257,7 +257,9 @@ def run_interrupt(
     )
 
 
-def run_record_output(*, run_id: uuid.UUID, thread_id: uuid.UUID, lease_epoch: int, events: list[Any]) -> None:
+def run_record_output(
+    *, run_id: uuid.UUID, thread_id: uuid.UUID, lease_epoch: int, events: list[Any]
+) -> None:
     """Append stream chunks / node events of the lease holder, in one statement.
 
     The hot path of execution (``runs/sql/queries.sql``: append_run_output): the statement

@@ -126,7 +126,15 @@ class CheckpointsDeleted(DomainEvent):
 
 
 EVENT_TYPES = EventTypes(
-    ThreadCreated, ThreadMetadataUpdated, ThreadStatusChanged, ThreadValuesUpdated, ThreadDeleted
+    ThreadCreated,
+    ThreadMetadataUpdated,
+    ThreadTtlSet,
+    ThreadStatusChanged,
+    ThreadValuesUpdated,
+    ThreadDeleted,
+    CheckpointSaved,
+    CheckpointWritesSaved,
+    CheckpointsDeleted,
 )
 
 
@@ -290,6 +298,8 @@ def apply(state: ThreadState | None, recorded: Recorded[Any]) -> ThreadState:
     match event:
         case ThreadMetadataUpdated():
             return replace(state, metadata={**state.metadata, **event.metadata})
+        case ThreadTtlSet():
+            return replace(state, ttl=event.ttl)
         case ThreadStatusChanged():
             return replace(
                 state, status=event.status, error=event.error, interrupts=event.interrupts

@@ -141,12 +141,16 @@ class StreamSeen:
         elif mode == "updates" and isinstance(data, dict) and "__interrupt__" in data:
             self.interrupted = True  # LangGraph's signal for interrupt() and breakpoints alike
         elif mode == "tasks" and data.get("interrupts"):
-            self.interrupts[data["id"]] = [_interrupt(item) for item in serde.to_jsonable(list(data["interrupts"]))]
+            self.interrupts[data["id"]] = [
+                _interrupt(item) for item in serde.to_jsonable(list(data["interrupts"]))
+            ]
 
 
 def _interrupt(item: dict[str, Any]) -> dict[str, Any]:
     """LangGraph Platform's interrupt shape: ``response_schema`` only when there is one."""
-    return {key: value for key, value in item.items() if key != "response_schema" or value is not None}
+    return {
+        key: value for key, value in item.items() if key != "response_schema" or value is not None
+    }
 
 
 class LeaseLost(Exception):
@@ -234,11 +238,17 @@ class Execution:
             try:
                 self._execute(keeper)
             except (StaleLease, LeaseLost):
-                logger.info("run %s: lease %s no longer valid; stopping", self.run.run_id, self.claim.lease_epoch)
+                logger.info(
+                    "run %s: lease %s no longer valid; stopping",
+                    self.run.run_id,
+                    self.claim.lease_epoch,
+                )
             except DatabaseError:
                 # Not the run's fault: leave it leased; when the lease lapses the reaper hands
                 # it to an executor again, which resumes from its latest checkpoint.
-                logger.exception("run %s: database error; leaving it to be retried", self.run.run_id)
+                logger.exception(
+                    "run %s: database error; leaving it to be retried", self.run.run_id
+                )
         close_old_connections()
 
     def _execute(self, keeper: LeaseKeeper) -> None:

@@ -78,7 +78,7 @@ class RunQueueListener(bootsteps.StartStopStep):
                             self._dispatch(worker, graph_ids)
                         elif time.monotonic() - last_poll >= POLL_SECONDS:
                             last_poll = time.monotonic()
-                            if self._claimable(connection):
+                            if self._claimable(connection, graph_ids):
                                 self._dispatch(worker, graph_ids)
             except psycopg.Error:
                 logger.warning(
@@ -86,9 +86,13 @@ class RunQueueListener(bootsteps.StartStopStep):
                 )
                 self._stop.wait(1)
 
-    def _claimable(self, connection: psycopg.Connection) -> bool:
+    def _claimable(self, connection: psycopg.Connection, graph_ids: list[str] | None) -> bool:
+        """Whether a pending run of a graph this worker serves is past its ``available_at``."""
         row = connection.execute(
-            "SELECT EXISTS (SELECT 1 FROM runs_run WHERE status = 'pending' AND available_at <= now())"
+            "SELECT EXISTS (SELECT 1 FROM runs_run r JOIN assistants_assistant a ON a.assistant_id = r.assistant_id"
+            " WHERE r.status = 'pending' AND r.available_at <= now()"
+            " AND (%s::text[] IS NULL OR a.graph_id = ANY(%s::text[])))",
+            [graph_ids, graph_ids],
         ).fetchone()
         return bool(row and row[0])
 

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from assistants import graphs, selectors, services
 from duragraph_site.api import serializers as api
-from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField
+from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField, UUIDField
 from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
 from duragraph_site.errors import InvalidInput
@@ -62,7 +62,7 @@ def _assistant_id(value: str):
 class AssistantCreateApi(APIView):
     class InputSerializer(api.Serializer):
         graph_id = serializers.CharField()
-        assistant_id = serializers.UUIDField(required=False, allow_null=True)
+        assistant_id = UUIDField(required=False, allow_null=True)
         if_exists = serializers.ChoiceField(choices=["raise", "do_nothing"], default="raise")
         config = JSONObjectField(required=False, allow_null=True)
         context = JSONObjectField(required=False, allow_null=True)
@@ -104,7 +104,7 @@ class AssistantSearchApi(APIView):
     @extend_schema(
         operation_id="assistants_search",
         request=InputSerializer,
-        responses=AssistantSerializer(many=True),
+        responses=api.selection(AssistantSerializer)(many=True),
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)

@@ -12,8 +12,23 @@ from duragraph_site.errors import InvalidInput
 from events.domain import require_json
 
 
+class JSONField(serializers.JSONField):
+    """Any JSON value the API can store and give back.
+
+    PostgreSQL's ``jsonb`` refuses NUL characters and lone surrogates in strings, and orjson
+    renders integers only within 64 bits (the official client encodes with orjson too): each is
+    a 422 naming the field here rather than a 500 at the first write, query or read.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if problem := json_problem(value):
+            raise serializers.ValidationError(problem)
+        return value
+
+
 @extend_schema_field(OpenApiTypes.OBJECT)
-class JSONObjectField(serializers.JSONField):
+class JSONObjectField(JSONField):
     """A JSON object (dict); anything else is a 422 naming the field."""
 
     default_error_messages = {"not_object": "must be a JSON object"}
@@ -27,6 +42,39 @@ class JSONObjectField(serializers.JSONField):
         except InvalidInput as error:
             raise serializers.ValidationError(error.message) from None
         return value
+
+
+#: The integers orjson renders (and the official client sends).
+MIN_INT, MAX_INT = -(2**63), 2**64 - 1
+#: Nesting depth of a JSON value: orjson and pydantic refuse much deeper documents.
+MAX_DEPTH = 128
+
+
+def json_problem(value: Any) -> str | None:
+    """Why the API could not store or render a JSON *value*, or None.
+
+    Strings and keys must be free of NUL characters and lone surrogates, integers within 64
+    bits, nesting within MAX_DEPTH levels. Iterative, so a deep document cannot blow the stack.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            items = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            stack.extend((item, depth + 1) for item in items)
+        elif isinstance(node, str):
+            if "\x00" in node:
+                return "strings cannot contain NUL (\\u0000) characters"
+            try:
+                node.encode()
+            except UnicodeEncodeError:
+                return "strings cannot contain lone surrogates"
+        elif isinstance(node, int) and not isinstance(node, bool):
+            if not MIN_INT <= node <= MAX_INT:
+                return f"integer {node} is out of the 64-bit range"
+    return None
 
 
 class UUIDField(serializers.UUIDField):

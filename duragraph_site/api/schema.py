@@ -8,3 +8,64 @@ from duragraph_site.api.urls import V1_PREFIX
 def root_paths_only(endpoints: list) -> list:
     """Document each LangGraph path once: the ``/api/v1`` copies are the same views."""
     return [endpoint for endpoint in endpoints if not endpoint[0].startswith(f"/{V1_PREFIX}")]
+
+
+#: The body of every refusal (LangGraph's ``ErrorResponse``).
+ERROR_RESPONSE = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+
+
+def document_errors(result: dict, generator: object, request: object, public: bool) -> dict:
+    """Every operation that takes input may refuse it: ``4XX`` with ``{"detail": "..."}``.
+
+    400 (a rule of the request), 404 (an unknown id), 409 (a conflict with the current state),
+    413 (a body over the size limit), 422 (an invalid field, named in the message). Operations
+    that document a specific 4xx keep it; the range covers the others.
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorResponse"] = ERROR_RESPONSE
+    refusal = {
+        "description": "The request was refused; `detail` says why.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if operation.get("parameters") or operation.get("requestBody"):
+                operation["responses"].setdefault("4XX", refusal)
+    return result
+
+
+def document_uuid_path_parameters(
+    result: dict, generator: object, request: object, public: bool
+) -> dict:
+    """Path parameters named ``<resource>_id`` are UUIDs (a malformed one is a 422)."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name", "").endswith("_id"):
+                    parameter["schema"] = {"type": "string", "format": "uuid"}
+    return result
+
+
+def nullable_any_is_any(result: dict, generator: object, request: object, public: bool) -> dict:
+    """drf-spectacular writes a nullable ``JSONField`` as ``oneOf: [{}, {"type": "null"}]``,
+    which no value satisfies when it is null (null matches both branches); ``{}`` already
+    allows null."""
+
+    def simplify(node: object) -> object:
+        if isinstance(node, dict):
+            if node.get("oneOf") == [{}, {"type": "null"}]:
+                rest = {k: v for k, v in node.items() if k != "oneOf"}
+                return {k: simplify(v) for k, v in rest.items()}
+            return {k: simplify(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [simplify(item) for item in node]
+        return node
+
+    return simplify(result)

@@ -25,3 +25,21 @@ class Serializer(serializers.Serializer):
             else cls.__name__
         )
         cls.Meta = type("Meta", (), {"ref_name": name})
+
+
+def selection(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The item of a search answered with ``select``: the same fields, none of them required.
+
+    Only for the OpenAPI document (``<Name>Selection``); rows are rendered with the full
+    serializer and then cut down to the selected keys.
+    """
+
+    def get_fields(self: serializers.Serializer) -> dict[str, serializers.Field]:
+        fields = serializer_class.get_fields(self)
+        for field in fields.values():
+            field.required = False
+        return fields
+
+    name = f"{serializer_class.__name__.removesuffix('Serializer')}Selection"
+    meta = type("Meta", (), {"ref_name": name})
+    return type(name, (serializer_class,), {"get_fields": get_fields, "Meta": meta})

@@ -29,16 +29,26 @@ from rest_framework.views import APIView
 
 from assistants.selectors import resolve_assistant_id
 from duragraph_site.api import serializers as api
-from duragraph_site.api.fields import JSONObjectField, NodeListField, SelectField, SortOrderField
+from duragraph_site.api.fields import (
+    JSONField,
+    JSONObjectField,
+    NodeListField,
+    SelectField,
+    SortOrderField,
+    UUIDField,
+)
 from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
-from duragraph_site.errors import BadRequest, DuraGraphError
+from duragraph_site.errors import BadRequest, DuraGraphError, InvalidInput
 from runs import crons, payloads, selectors, services
 from runs.domain import CancelAction, RunStatus
 from runs.models import Run
 from runs.waiting import waiter
 
 KEEPALIVE_SECONDS = 5.0
+#: (value, name) pairs, as drf-spectacular reads ``ENUM_NAME_OVERRIDES["RunStatusEnum"]``, so
+#: every run status field shares that one component.
+RUN_STATUSES = [(status.value, status.name) for status in RunStatus]
 
 
 class RunSerializer(api.Serializer):
@@ -47,7 +57,7 @@ class RunSerializer(api.Serializer):
     assistant_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    status = serializers.ChoiceField(choices=[s.value for s in RunStatus])
+    status = serializers.ChoiceField(choices=RUN_STATUSES)
     metadata = serializers.JSONField()
     multitask_strategy = serializers.CharField()
     kwargs = serializers.JSONField()
@@ -56,9 +66,9 @@ class RunSerializer(api.Serializer):
 
 
 class CommandSerializer(api.Serializer):
-    resume = serializers.JSONField(required=False, allow_null=True)
-    update = serializers.JSONField(required=False, allow_null=True)
-    goto = serializers.JSONField(required=False, allow_null=True)
+    resume = JSONField(required=False, allow_null=True)
+    update = JSONField(required=False, allow_null=True)
+    goto = JSONField(required=False, allow_null=True)
 
 
 @extend_schema_field(
@@ -92,13 +102,13 @@ class RunCreateSerializer(api.Serializer):
     """LangGraph's run-creation body (RunCreateStateful / RunCreateStateless)."""
 
     assistant_id = serializers.CharField()
-    input = serializers.JSONField(required=False, allow_null=True)
+    input = JSONField(required=False, allow_null=True)
     command = CommandSerializer(required=False, allow_null=True)
     metadata = JSONObjectField(required=False, allow_null=True)
     config = JSONObjectField(required=False, allow_null=True)
     context = JSONObjectField(required=False, allow_null=True)
     checkpoint = JSONObjectField(required=False, allow_null=True)
-    checkpoint_id = serializers.UUIDField(required=False, allow_null=True)
+    checkpoint_id = UUIDField(required=False, allow_null=True)
     checkpoint_during = serializers.BooleanField(required=False, allow_null=True)
     interrupt_before = NodeListField(required=False, allow_null=True)
     interrupt_after = NodeListField(required=False, allow_null=True)
@@ -182,6 +192,14 @@ def _run_id(value: str) -> uuid.UUID:
     return parse_uuid(value, "run")
 
 
+def _cancel_action(request: Request) -> str:
+    """The ``?action=`` of a cancel, checked before any run is looked up (422 when unknown)."""
+    action = request.query_params.get("action") or CancelAction.INTERRUPT.value
+    if action not in {a.value for a in CancelAction}:
+        raise InvalidInput(f"action must be one of {[a.value for a in CancelAction]}")
+    return action
+
+
 # -- waiting ---------------------------------------------------------------------------------
 async def _result_when_over(
     run_id: uuid.UUID, thread_id: uuid.UUID, *, cancel_on_disconnect: bool = False
@@ -245,13 +263,13 @@ class ThreadRunsApi(APIView):
             OpenApiParameter("status", str, enum=[s.value for s in RunStatus]),
             OpenApiParameter("select", str, many=True),
         ],
-        responses=RunSerializer(many=True),
+        responses=api.selection(RunSerializer)(many=True),
     )
     def get(self, request: Request, thread_id: str) -> Response:
         class QuerySerializer(api.Serializer):
             limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
             offset = serializers.IntegerField(min_value=0, default=0)
-            status = serializers.ChoiceField(choices=[s.value for s in RunStatus], required=False)
+            status = serializers.ChoiceField(choices=RUN_STATUSES, required=False)
             select = SelectField(choices=list(RunSerializer().fields), required=False)
 
         query = validated(
@@ -313,7 +331,7 @@ class RunCancelApi(APIView):
         self, request: Request, thread_id: str, run_id: str
     ) -> Response | StreamingHttpResponse:
         wait = parse_bool(request.query_params.get("wait"), "wait")
-        action = request.query_params.get("action") or CancelAction.INTERRUPT.value
+        action = _cancel_action(request)
         run = selectors.run_get(_run_id(run_id), thread_id=_thread_id(thread_id))
         services.run_cancel(run_id=run.run_id, thread_id=run.thread_id, action=action)
         if wait:
@@ -366,10 +384,8 @@ class RunBatchApi(APIView):
 
 class RunsCancelApi(APIView):
     class InputSerializer(api.Serializer):
-        thread_id = serializers.UUIDField(required=False, allow_null=True)
-        run_ids = serializers.ListField(
-            child=serializers.UUIDField(), required=False, allow_null=True
-        )
+        thread_id = UUIDField(required=False, allow_null=True)
+        run_ids = serializers.ListField(child=UUIDField(), required=False, allow_null=True)
         status = serializers.ChoiceField(
             choices=["pending", "running", "all"], required=False, allow_null=True
         )
@@ -395,7 +411,7 @@ class RunsCancelApi(APIView):
             thread_id=data.get("thread_id"),
             run_ids=data.get("run_ids"),
             status=data.get("status"),
-            action=request.query_params.get("action") or CancelAction.INTERRUPT.value,
+            action=_cancel_action(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -435,11 +451,10 @@ class CronCreateSerializer(RunCreateSerializer):
 def _create_cron(request: Request, thread_id: uuid.UUID | None) -> Response:
     data = validated(CronCreateSerializer, request.data)
     payloads.build(data, stateless=thread_id is None)  # the run it will create must be valid now
-    run_body = {
-        key: value
-        for key, value in request.data.items()
-        if key not in CRON_KEYS and value is not None
-    }
+    # The validated fields only: unknown keys are ignored, as on run creation, never stored.
+    run_body = _jsonable(
+        {key: value for key, value in data.items() if key not in CRON_KEYS and value is not None}
+    )
     cron = crons.cron_create(
         assistant_id=resolve_assistant_id(data["assistant_id"]),
         thread_id=thread_id,
@@ -475,7 +490,7 @@ class CronCreateApi(APIView):
 class CronSearchApi(APIView):
     class InputSerializer(api.Serializer):
         assistant_id = serializers.CharField(required=False, allow_null=True)
-        thread_id = serializers.UUIDField(required=False, allow_null=True)
+        thread_id = UUIDField(required=False, allow_null=True)
         enabled = serializers.BooleanField(required=False, allow_null=True)
         metadata = JSONObjectField(required=False, allow_null=True)
         limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
@@ -487,7 +502,9 @@ class CronSearchApi(APIView):
         select = SelectField(choices=list(CronSerializer().fields), required=False)
 
     @extend_schema(
-        operation_id="crons_search", request=InputSerializer, responses=CronSerializer(many=True)
+        operation_id="crons_search",
+        request=InputSerializer,
+        responses=api.selection(CronSerializer)(many=True),
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
@@ -510,7 +527,7 @@ class CronSearchApi(APIView):
 class CronCountApi(APIView):
     class InputSerializer(api.Serializer):
         assistant_id = serializers.CharField(required=False, allow_null=True)
-        thread_id = serializers.UUIDField(required=False, allow_null=True)
+        thread_id = UUIDField(required=False, allow_null=True)
         metadata = JSONObjectField(required=False, allow_null=True)
 
     @extend_schema(operation_id="crons_count", request=InputSerializer, responses=OpenApiTypes.INT)
@@ -536,7 +553,7 @@ class CronDetailApi(APIView):
         timezone = serializers.CharField(required=False)
         on_run_completed = serializers.ChoiceField(choices=["delete", "keep"], required=False)
         metadata = JSONObjectField(required=False)
-        input = serializers.JSONField(required=False, allow_null=True)
+        input = JSONField(required=False, allow_null=True)
         config = JSONObjectField(required=False, allow_null=True)
         context = JSONObjectField(required=False, allow_null=True)
         webhook = serializers.URLField(required=False, allow_null=True)

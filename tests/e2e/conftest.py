@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,12 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from duragraph_site.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 E2E_GRAPHS = ROOT / "tests" / "e2e" / "graphs.py"
+#: The graphs the live server registers on top of the repo's langgraph.json (a JSON object).
+E2E_GRAPH_SPECS = {"simple": f"{E2E_GRAPHS}:simple", "effects": f"{E2E_GRAPHS}:effects"}
+#: The database name in the settings, before pytest-django swaps in the test database.
+CONFIGURED_DB_NAME = settings.DATABASES["default"]["NAME"]
 
 
 def database_url() -> str:
@@ -37,6 +43,7 @@ class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
     env: dict[str, str]
+    log: Path
 
 
 def wait_until_ok(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -53,6 +60,29 @@ def wait_until_ok(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, django_db_keepdb):
+    """The migrated test database, also on an e2e-only run.
+
+    pytest-django creates the databases of the tests that ask for ``db``; e2e tests never do
+    (the live server commits through its own connections), so on ``pytest tests/e2e`` nothing
+    would be created and the server would run on the unmigrated development database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    if connection.settings_dict["NAME"] != CONFIGURED_DB_NAME:
+        yield  # already set up for the other tests of this session
+        return
+    with django_db_blocker.unblock():
+        old_config = setup_databases(
+            verbosity=0, interactive=False, keepdb=django_db_keepdb, aliases={"default"}
+        )
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(old_config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
 def server_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str, str]:
     """The environment of every process the e2e tests start: same database, test graphs."""
     with django_db_blocker.unblock():
@@ -62,37 +92,77 @@ def server_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str
         {
             "DATABASE_URL": url,
             "DURAGRAPH_HOME": str(tmp_path_factory.mktemp("duragraph-home")),
-            "DURAGRAPH_GRAPHS": f"{E2E_GRAPHS}:GRAPHS",
+            "DURAGRAPH_GRAPHS": json.dumps(E2E_GRAPH_SPECS),
             "PYTHONPATH": str(ROOT),
         }
     )
     return env
 
 
-@pytest.fixture(scope="session")
-def api_server(server_env) -> LiveServer:
-    """daphne serving the ASGI app, as in production (stopped before the test DB is dropped)."""
+@pytest.fixture(scope="package")
+def e2e_database(django_db_setup, django_db_blocker):
+    """Empties the test database once the e2e tests are done.
+
+    The live server commits; the integration tests that run next in the same session expect an
+    empty database (they roll back their own writes) and the event log cannot be deleted from.
+    Django's ``flush`` truncates every table, as after a transactional test.
+    """
+    from django.core.management import call_command
+
+    yield
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="package")
+def system_assistants(e2e_database, server_env, django_db_blocker) -> None:
+    """Every graph's default assistant, so runs can name a graph (``assistant_id="simple"``).
+
+    The server does not create them at startup (LangGraph does), so the tests do it, with the
+    registry the server builds: the repo's langgraph.json plus the e2e graphs.
+    """
+    from assistants import graphs, services
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        patch.setenv("DURAGRAPH_GRAPHS", server_env["DURAGRAPH_GRAPHS"])
+        graphs.registry.cache_clear()
+        try:
+            with django_db_blocker.unblock():
+                services.assistants_ensure_system()
+        finally:
+            graphs.registry.cache_clear()
+
+
+@pytest.fixture(scope="package")
+def api_server(server_env, system_assistants, tmp_path_factory) -> LiveServer:
+    """daphne serving the ASGI app, as in production (stopped before the database is flushed).
+
+    Its output goes to ``api_server.log`` (a 500's traceback is there).
+    """
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "duragraph_site.asgi:application",
-        ],
-        cwd=ROOT,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path_factory.mktemp("daphne") / "server.log"
+    with log.open("wb") as output:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "duragraph_site.asgi:application",
+            ],
+            cwd=ROOT,
+            env=server_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ok(url, process)
-        yield LiveServer(url=url, process=process, env=server_env)
+        yield LiveServer(url=url, process=process, env=server_env, log=log)
     finally:
         process.terminate()
         try:

@@ -58,7 +58,9 @@ class Process:
 def start(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Process:
     log = log_dir / f"{name}.log"
     with log.open("ab") as output:  # the child keeps its own descriptor
-        popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return Process(name=name, popen=popen, log=log)
 
 

@@ -135,7 +135,7 @@ class ThreadSearchApi(APIView):
     @extend_schema(
         operation_id="threads_search",
         request=InputSerializer,
-        responses=ThreadSerializer(many=True),
+        responses=api.selection(ThreadSerializer)(many=True),
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)

@@ -38,6 +38,20 @@ def read_models() -> dict[str, list[dict]]:
     return rows
 
 
+def checkpoint_rows() -> dict[str, list[dict]]:
+    """Every checkpoint and pending-write row, without surrogate ids."""
+    from threads.models import Checkpoint, CheckpointWrite
+
+    rows = {}
+    for model in (Checkpoint, CheckpointWrite):
+        values = [
+            {k: bytes(v) if isinstance(v, memoryview) else v for k, v in row.items() if k != "id"}
+            for row in model.objects.values()
+        ]
+        rows[model.__name__] = sorted(values, key=lambda r: str(sorted(r.items())))
+    return rows
+
+
 def realistic_history(seed: int = 7) -> None:
     """Assistants with versions, threads with many runs: successes, failures, cancels, rollbacks,
     interrupts, retries after lost leases, deletions, copies."""
@@ -157,3 +171,48 @@ def test_replay_refuses_unknown_kinds_and_ids():
         projections.replay("cron", uuid.uuid4())
     with pytest.raises(CommandError, match="no events"):
         call_command("replay", "thread", str(uuid.uuid4()), stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_executed_runs_rebuild_equal_checkpoints_included():
+    """Runs claimed by the SQL claim and executed by the real executor (checkpoints, pending
+    writes, interrupts, a resume, a rollback, update_state, a copy) rebuild field by field."""
+    from assistants.domain import system_assistant_id
+    from threads.models import Checkpoint, CheckpointWrite
+    from workers import executor
+
+    assistant_services.assistants_ensure_system()
+    agent, approval = system_assistant_id("agent"), system_assistant_id("approval")
+
+    done = thread_services.thread_create()
+    run_services.run_create(
+        thread_id=done.thread_id, assistant_id=agent, kwargs={"input": {"steps": ["x"]}}
+    )
+    parked = thread_services.thread_create()
+    run_services.run_create(
+        thread_id=parked.thread_id, assistant_id=approval, kwargs={"input": {"request": "r"}}
+    )
+    assert executor.drain(worker_id="rebuild-test") == 2
+    run_services.run_create(
+        thread_id=parked.thread_id, assistant_id=approval, kwargs={"command": {"resume": "ok"}}
+    )
+    thread_services.thread_update_state(
+        thread_id=done.thread_id, values={"steps": ["edited"]}, as_node="respond"
+    )
+    rolled = thread_services.thread_create()
+    first = run_services.run_create(
+        thread_id=rolled.thread_id, assistant_id=agent, kwargs={"input": {"steps": []}}
+    )
+    run_services.run_cancel(run_id=first.run_id, action="rollback")
+    assert executor.drain(worker_id="rebuild-test") == 1
+    thread_services.thread_copy(thread_id=done.thread_id)
+
+    checkpoints = checkpoint_rows()
+    original = read_models()
+    assert len(checkpoints["Checkpoint"]) > 8 and checkpoints["CheckpointWrite"]
+
+    for model in (CheckpointWrite, Checkpoint, AssistantVersion, Assistant, Run, Thread):
+        model.objects.all().delete()
+    call_command("rebuild_projections", "--for-real", stdout=io.StringIO())
+    assert read_models() == original
+    assert checkpoint_rows() == checkpoints

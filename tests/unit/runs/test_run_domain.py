@@ -322,3 +322,15 @@ def test_a_deleted_run_id_can_be_created_again():
         False,
         gone.version + 1,
     )
+
+
+def test_every_event_class_of_the_module_can_be_decoded():
+    """EVENT_TYPES is how replay turns stored payloads back into events: it must know them all."""
+    from events.domain import DomainEvent
+
+    declared = {
+        value.type_name
+        for value in vars(domain).values()
+        if isinstance(value, type) and issubclass(value, DomainEvent) and value is not DomainEvent
+    }
+    assert declared and all(name in domain.EVENT_TYPES for name in declared)

@@ -132,3 +132,22 @@ def test_created_twice_is_illegal_unless_deleted_between():
     gone = step(thread, domain.delete(thread))
     reborn = step(gone, again)
     assert (reborn.deleted, reborn.metadata, reborn.version) == (False, {}, 3)
+
+
+def test_ttl_can_be_set_and_cleared():
+    thread = new_thread()
+    with_ttl = step(thread, domain.set_ttl(thread, ttl={"strategy": "delete", "ttl": 30}))
+    assert with_ttl.ttl == {"strategy": "delete", "ttl": 30}
+    assert step(with_ttl, domain.set_ttl(with_ttl, ttl=None)).ttl is None
+
+
+def test_every_event_class_of_the_module_can_be_decoded():
+    """EVENT_TYPES is how replay turns stored payloads back into events: it must know them all."""
+    from events.domain import DomainEvent
+
+    declared = {
+        value.type_name
+        for value in vars(domain).values()
+        if isinstance(value, type) and issubclass(value, DomainEvent) and value is not DomainEvent
+    }
+    assert declared and all(name in domain.EVENT_TYPES for name in declared)

@@ -1,0 +1,56 @@
+"""The worker registry: every process that executes runs, with its liveness.
+
+Operational state, not an event stream: a heartbeat every second is not a business fact. What
+matters about a worker's death is recorded on the runs it held (``RunLeaseExpired``).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class WorkerKind(models.TextChoices):
+    #: A Celery worker of this project running Python graphs of the registry.
+    BUILTIN = "builtin"
+    #: An external process speaking the DuraGraph worker protocol over HTTP.
+    REMOTE = "remote"
+
+
+class WorkerStatus(models.TextChoices):
+    ONLINE = "online"
+    #: Finishing its runs; gets no new ones.
+    DRAINING = "draining"
+    #: Silent for too long; its runs were handed to others.
+    LOST = "lost"
+    #: Said goodbye.
+    OFFLINE = "offline"
+
+
+class Worker(models.Model):
+    #: Free-form: the DuraGraph SDK uses the worker's name.
+    worker_id = models.CharField(max_length=255, primary_key=True)
+    kind = models.CharField(max_length=16, choices=WorkerKind.choices)
+    name = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=16, choices=WorkerStatus.choices, default=WorkerStatus.ONLINE
+    )
+    #: What the worker last said about itself (the SDK's ready/busy/draining/...).
+    reported_status = models.CharField(max_length=32, blank=True, default="")
+    graph_ids = models.JSONField(default=list)
+    max_concurrent_runs = models.PositiveIntegerField(default=10)
+    active_runs = models.PositiveIntegerField(default=0)
+    total_runs = models.PositiveIntegerField(default=0)
+    failed_runs = models.PositiveIntegerField(default=0)
+    #: Seconds between heartbeats; silent for ``LOST_AFTER_HEARTBEATS`` of them means lost.
+    heartbeat_interval = models.FloatField(default=30.0)
+    last_heartbeat_at = models.DateTimeField()
+    registered_at = models.DateTimeField()
+    metadata = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "last_heartbeat_at"], name="workers_liveness_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} worker {self.worker_id} ({self.status})"
