@@ -41,11 +41,20 @@ CREDENTIALS_FILE = "admin-credentials.txt"
 
 @dataclass
 class Child:
-    """A supervised service process."""
+    """A supervised service process, restarted with backoff when it dies."""
 
     name: str
     argv: list[str]
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    #: Consecutive quick deaths; the restart delay doubles with each (1 s ... 30 s).
+    crashes: int = 0
+    restart_at: float | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent)
+        self.started_at = time.monotonic()
+        self.restart_at = None
 
 
 @dataclass
@@ -56,6 +65,7 @@ class DevStack:
     home: Path = field(default_factory=embedded.home)
     say: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
+    _env: dict[str, str] = field(default_factory=dict)
     _nats: embedded.EmbeddedNats | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -167,19 +177,29 @@ class DevStack:
             ),
         ]
 
+        self._env = env
         for child in self.children:
-            child.process = subprocess.Popen(child.argv, env=env, preexec_fn=_die_with_parent)
+            child.start(env)
         embedded.wait_for_port(self.host, self.port, timeout=30)
 
     # -- run and stop --------------------------------------------------------------------------
     def _supervise(self) -> int:
+        """Until Ctrl-C: restart any child that dies (a crashed executor loses no run: another
+        attempt resumes it), waiting longer after each quick death so a broken one does not spin."""
         while not self._stop.wait(0.2):
+            now = time.monotonic()
             for child in self.children:
-                if child.process is not None and child.process.poll() is not None:
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self.say(f"restarting {child.name}")
+                        child.start(self._env)
+                elif child.process is not None and child.process.poll() is not None:
+                    child.crashes = child.crashes + 1 if now - child.started_at < 60 else 1
+                    delay = min(30.0, 2.0 ** (child.crashes - 1))
                     self.say(
-                        f"{child.name} exited with {child.process.returncode}; stopping DuraGraph"
+                        f"{child.name} exited with {child.process.returncode}; restarting in {delay:.0f}s"
                     )
-                    return 1
+                    child.restart_at = now + delay
         self.say("Stopping DuraGraph...")
         return 0
 

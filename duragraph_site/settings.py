@@ -226,7 +226,7 @@ DURAGRAPH_EXECUTOR_GRAPHS = env.list("DURAGRAPH_EXECUTOR_GRAPHS", default=[])
 CELERY_BEAT_SCHEDULE = {
     "reap-expired-leases": {
         "task": "duragraph.reap_expired_leases",
-        "schedule": env.float("DURAGRAPH_REAPER_SECONDS", default=5.0),
+        "schedule": env.float("DURAGRAPH_REAPER_SECONDS", default=2.0),
     },
     "sweep-queue": {
         "task": "duragraph.sweep_queue",
@@ -247,3 +247,23 @@ DURAGRAPH_WORKER_LOST_AFTER_HEARTBEATS = env.float(
 DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS = env.float(
     "DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS", default=1.0
 )
+
+# -- Outbox relay (events/relay.py, manage.py relay_outbox) -----------------------------------
+#: Outbox rows per relay batch: one claim, one round of publishes, one commit.
+DURAGRAPH_RELAY_BATCH_SIZE = env.int("DURAGRAPH_RELAY_BATCH_SIZE", default=500)
+#: Delivered outbox rows are deleted after this many seconds (the events themselves never are).
+DURAGRAPH_OUTBOX_RETENTION_SECONDS = env.float("DURAGRAPH_OUTBOX_RETENTION_SECONDS", default=3600.0)
+#: A row that failed this many publications moves from the relay's main pass to its slow pass
+#: (retried every 30 s), so that messages NATS keeps refusing cannot fill every batch.
+DURAGRAPH_OUTBOX_SLOW_RETRY_AFTER = env.int("DURAGRAPH_OUTBOX_SLOW_RETRY_AFTER", default=5)
+#: JetStream drops a message whose Nats-Msg-Id (the event id) it saw within this window.
+DURAGRAPH_NATS_DUPLICATE_WINDOW_SECONDS = env.float(
+    "DURAGRAPH_NATS_DUPLICATE_WINDOW_SECONDS", default=120.0
+)
+#: Messages older than this leave the DURAGRAPH stream (0: kept until deleted by hand); the
+#: event log in PostgreSQL remains the record.
+DURAGRAPH_NATS_STREAM_MAX_AGE_SECONDS = env.float(
+    "DURAGRAPH_NATS_STREAM_MAX_AGE_SECONDS", default=86400.0
+)
+#: Port on which ``relay_outbox`` serves its own Prometheus metrics (0: not served).
+DURAGRAPH_RELAY_METRICS_PORT = env.int("DURAGRAPH_RELAY_METRICS_PORT", default=0)

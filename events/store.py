@@ -14,7 +14,7 @@ import orjson
 from django.db import IntegrityError, connection
 
 from duragraph_site.errors import ConcurrencyError
-from events import context
+from events import context, metrics
 from events.domain import Recorded
 from events.models import STREAM_VERSION_CONSTRAINT
 from events.sql import queries
@@ -106,6 +106,7 @@ def append(
         if _constraint_name(error) == STREAM_VERSION_CONSTRAINT:
             raise ConcurrencyError(stream.id, expected_version) from None
         raise
+    metrics.count_appended(stream.type, params["types"])
     return [
         Recorded(event=event, version=version, at=now)
         for event, version in zip(events, versions, strict=True)

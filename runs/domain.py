@@ -358,29 +358,36 @@ def cancel(state: RunState, *, action: CancelAction | str, reason: str) -> list[
     return events
 
 
-def decide_retry(state: RunState, *, now: datetime, policy: RetryPolicy) -> RetryDecision | None:
-    """What to do with a running run whose lease has expired; None if the lease is still valid."""
-    if (
-        state.status is not RunStatus.RUNNING
-        or state.lease_expires_at is None
-        or state.lease_expires_at > now
-    ):
+def decide_retry(
+    state: RunState, *, now: datetime, policy: RetryPolicy, worker_lost: bool = False
+) -> RetryDecision | None:
+    """What to do with a running run whose worker is gone: its lease expired, or the worker
+    itself was declared lost (silent past its heartbeats). None while the lease holds."""
+    if state.status is not RunStatus.RUNNING:
         return None
-    lost = f"lease of worker {state.worker_id!r} expired during attempt {state.attempt}"
+    if not worker_lost and (state.lease_expires_at is None or state.lease_expires_at > now):
+        return None
+    gone = (
+        f"worker {state.worker_id!r} was lost (no heartbeat) during attempt {state.attempt}"
+        if worker_lost
+        else f"lease of worker {state.worker_id!r} expired during attempt {state.attempt}"
+    )
     if state.attempt < state.max_attempts:
         return RetryDecision(
-            retry=True, available_at=now + policy.delay(state.attempt), reason=lost
+            retry=True, available_at=now + policy.delay(state.attempt), reason=gone
         )
     return RetryDecision(
         retry=False,
         available_at=None,
-        reason=f"{lost}; no attempts left ({state.max_attempts} allowed)",
+        reason=f"{gone}; no attempts left ({state.max_attempts} allowed)",
     )
 
 
-def expire_lease(state: RunState, *, now: datetime, policy: RetryPolicy) -> list[DomainEvent]:
+def expire_lease(
+    state: RunState, *, now: datetime, policy: RetryPolicy, worker_lost: bool = False
+) -> list[DomainEvent]:
     """The reaper's command: the lease is gone; retry with backoff or fail."""
-    decision = decide_retry(state, now=now, policy=policy)
+    decision = decide_retry(state, now=now, policy=policy, worker_lost=worker_lost)
     if decision is None:
         raise IllegalTransition(f"run {state.run_id} has no expired lease")
     expired = RunLeaseExpired(lease_epoch=state.lease_epoch, worker_id=state.worker_id)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from assistants.models import Assistant
 from duragraph_site import ids
 from duragraph_site.errors import Conflict, IllegalTransition, InvalidInput, NotFound, StaleLease
 from events import context as event_context
+from events import metrics as event_metrics
 from events import projections
 from runs import domain, projection
 from runs.models import Cron, Run
@@ -27,6 +29,8 @@ from runs.sql import queries
 from threads import domain as thread_domain
 from threads import projection as thread_projection
 from threads import services as thread_services
+from workers import services as worker_services
+from workers.models import Worker, WorkerStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -178,6 +182,7 @@ def runs_claim(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(queries["claim_runs"], params)
         leased = dict(cursor.fetchall())
+        event_metrics.count_appended("run", ["RunStarted"] * len(leased))
     if not leased:
         return []
     runs = Run.objects.filter(run_id__in=leased).select_related("assistant")
@@ -289,6 +294,7 @@ def run_record_output(
         cursor.execute(queries["append_run_output"], params)
         if cursor.fetchone() is None:
             raise StaleLease(f"run {run_id} is no longer running under lease epoch {lease_epoch}")
+        event_metrics.count_appended("run", params["types"])
 
 
 def run_save_checkpoint(
@@ -453,22 +459,30 @@ def runs_delete_for_thread(*, thread_id: uuid.UUID) -> int:
 def runs_reap_expired_leases(
     *, now: datetime | None = None, policy: domain.RetryPolicy | None = None
 ) -> list[Run]:
-    """Expire every lease past its deadline: retry with backoff while attempts remain, else fail.
+    """Hand back the runs whose worker is gone: retry with backoff while attempts remain, else fail.
 
+    Gone: the run's lease expired, or its worker was declared lost (silent for
+    ``DURAGRAPH_WORKER_LOST_AFTER_HEARTBEATS`` heartbeats: detected long before a lease lapses).
     Each run is handled in its own transaction, so one bad row cannot block the others.
     """
     now = now or timezone.now()
     policy = policy or domain.RetryPolicy(**settings.DURAGRAPH_RETRY_POLICY)
-    expired = Run.objects.filter(
-        status=domain.RunStatus.RUNNING, lease_expires_at__lte=now
-    ).values_list("run_id", flat=True)
+    worker_services.workers_mark_lost(now=now)
+    lost_workers = Worker.objects.filter(status=WorkerStatus.LOST).values("worker_id")
+    candidates = Run.objects.filter(status=domain.RunStatus.RUNNING).filter(
+        Q(lease_expires_at__lte=now) | Q(worker_id__in=lost_workers)
+    )
     reaped: list[Run] = []
-    for run_id in list(expired):
+    for run_id in list(candidates.values_list("run_id", flat=True)):
         with transaction.atomic():
             thread, state = _load_thread_and_run(run_id)
-            if domain.decide_retry(state, now=now, policy=policy) is None:
+            worker_lost = Worker.objects.filter(
+                worker_id=state.worker_id, status=WorkerStatus.LOST
+            ).exists()
+            if domain.decide_retry(state, now=now, policy=policy, worker_lost=worker_lost) is None:
                 continue  # renewed or finished since we looked
-            run = _record(state, domain.expire_lease(state, now=now, policy=policy), now=now)
+            new_events = domain.expire_lease(state, now=now, policy=policy, worker_lost=worker_lost)
+            run = _record(state, new_events, now=now)
             _sync_thread_status(thread, run, now=now)
             reaped.append(Run.objects.get(run_id=run_id))
     return reaped

@@ -11,12 +11,12 @@ Reads come from the projection tables and return exactly what LangGraph serializ
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from asgiref.sync import sync_to_async
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     BaseCheckpointSaver,
@@ -233,9 +233,9 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
     def get_next_version(self, current: int | None, channel: None = None) -> int:
         return 1 if current is None else int(current) + 1
 
-    # -- async (the same operations, off the event loop) ---------------------------------------
+    # -- async (the same operations, in a worker thread: never on the event loop) ------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await sync_to_async(self.get_tuple)(config)
+        return await asyncio.to_thread(self.get_tuple, config)
 
     async def alist(
         self,
@@ -245,9 +245,9 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        tuples = await sync_to_async(
+        tuples = await asyncio.to_thread(
             lambda: list(self.list(config, filter=filter, before=before, limit=limit))
-        )()
+        )
         for item in tuples:
             yield item
 
@@ -258,7 +258,7 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await sync_to_async(self.put)(config, checkpoint, metadata, new_versions)
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -267,10 +267,10 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await sync_to_async(self.put_writes)(config, writes, task_id, task_path)
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await sync_to_async(self.delete_thread)(thread_id)
+        await asyncio.to_thread(self.delete_thread, thread_id)
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -10,6 +10,8 @@ checkpointed never runs again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -287,44 +289,83 @@ class Execution:
     ) -> Any:
         """Run the graph, recording its output; returns the call that records how it ended."""
         kwargs = self.run.kwargs
-        requested = {
-            PREGEL_MODES[m] for m in kwargs.get("stream_mode") or ["values"] if m in PREGEL_MODES
+        requested_api_modes = kwargs.get("stream_mode") or ["values"]
+        requested = {PREGEL_MODES[m] for m in requested_api_modes if m in PREGEL_MODES}
+        options = {
+            "context": kwargs.get("context") or None,
+            "stream_mode": list(dict.fromkeys([*sorted(requested), *INTERNAL_MODES])),
+            "subgraphs": bool(kwargs.get("subgraphs")),
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+            "durability": kwargs.get("durability") or "async",
         }
-        modes = list(dict.fromkeys([*sorted(requested), *INTERNAL_MODES]))
         limit = settings.DURAGRAPH_RUN_TIMEOUT_SECONDS
         deadline = time.monotonic() + limit if limit else None
         seen = StreamSeen()
+
+        def record(namespace: tuple[str, ...], mode: str, data: Any) -> bool:
+            """Record one chunk; False once the run is over its time limit."""
+            if keeper.lost.is_set() or output.lost.is_set():
+                raise LeaseLost
+            if not namespace:
+                seen.observe(mode, data)
+            output.emit(_output_events(list(namespace), mode, data, requested))
+            return deadline is None or time.monotonic() <= deadline
+
         try:
-            stream = graph.stream(
-                input_,
-                config,
-                context=kwargs.get("context") or None,
-                stream_mode=modes,
-                subgraphs=bool(kwargs.get("subgraphs")),
-                interrupt_before=kwargs.get("interrupt_before"),
-                interrupt_after=kwargs.get("interrupt_after"),
-                durability=kwargs.get("durability") or "async",
-            )
-            for item in stream:
-                if keeper.lost.is_set() or output.lost.is_set():
-                    raise LeaseLost
-                namespace, mode, data = item if len(item) == 3 else ((), *item)
-                if not namespace:
-                    seen.observe(mode, data)
-                output.emit(_output_events(list(namespace), mode, data, requested))
-                if deadline is not None and time.monotonic() > deadline:
-                    message = f"run exceeded its time limit of {limit}s"
-                    return functools.partial(
-                        run_services.run_time_out,
-                        run_id=self.run.run_id,
-                        lease_epoch=self.claim.lease_epoch,
-                        message=message,
-                    )
+            if "events" in requested_api_modes:
+                in_time = asyncio.run(
+                    self._stream_with_events(graph, input_, config, options, output, record)
+                )
+            else:
+                with contextlib.closing(graph.stream(input_, config, **options)) as stream:
+                    in_time = all(record(*_item(item)) for item in stream)
         except (StaleLease, LeaseLost, DatabaseError):
             raise
         except Exception as error:  # noqa: BLE001 - the graph's own failure is the run's outcome
             return functools.partial(self._fail, error)
+        if not in_time:
+            message = f"run exceeded its time limit of {limit}s"
+            return functools.partial(
+                run_services.run_time_out,
+                run_id=self.run.run_id,
+                lease_epoch=self.claim.lease_epoch,
+                message=message,
+            )
         return functools.partial(self._finish, seen)
+
+    async def _stream_with_events(
+        self,
+        graph: Any,
+        input_: Any,
+        config: dict[str, Any],
+        options: dict[str, Any],
+        output: OutputWriter,
+        record: Any,
+    ) -> bool:
+        """LangChain's ``astream_events`` (v2): the root graph's stream chunks are recorded as
+        usual; every other callback event becomes an ``events`` chunk, as LangGraph Platform does."""
+        root = str(self.run.run_id)
+        async with contextlib.aclosing(
+            graph.astream_events(
+                input_, {**config, "run_id": self.run.run_id}, version="v2", **options
+            )
+        ) as events:
+            async for event in events:
+                if event["event"] == "on_chain_stream" and event.get("run_id") == root:
+                    if not record(*_item(event["data"]["chunk"])):
+                        return False
+                else:
+                    if output.lost.is_set():
+                        raise LeaseLost
+                    output.emit(
+                        [
+                            run_domain.RunOutputStreamed(
+                                mode="events", namespace=[], data=serde.to_jsonable(event)
+                            )
+                        ]
+                    )
+        return True
 
     # -- inputs ----------------------------------------------------------------------------------
     def _config(self, assistant: Assistant) -> dict[str, Any]:
@@ -397,6 +438,11 @@ class Execution:
             error=type(error).__name__,
             message=str(error),
         )
+
+
+def _item(item: tuple) -> tuple[tuple[str, ...], str, Any]:
+    """``(namespace, mode, data)`` from a stream item (``(mode, data)`` without subgraphs)."""
+    return item if len(item) == 3 else ((), *item)
 
 
 def _output_events(

@@ -1,15 +1,22 @@
-"""A Celery worker bootstep: executors wake up the moment a run is queued.
+"""A Celery worker bootstep: executors wake up the moment a run is queued, and prove they live.
 
 The ``runs_run`` triggers ``NOTIFY`` when a run becomes claimable. This step keeps one
 connection ``LISTEN``ing and, for each notification (and every ``POLL_SECONDS`` in case one was
 missed, or an ``after_seconds``/backoff delay just ended), hands a drain job to the worker's own
 pool while it has free slots. A drain claims runs from PostgreSQL until none are left, so a
 wake-up that finds nothing is harmless and the pool's size is the executor's concurrency.
+
+The same thread registers the process in the worker registry and heartbeats every
+``DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS``: if the process dies or freezes, the reaper declares it
+lost after a few missed heartbeats and hands its runs to other executors, without waiting for
+their leases to lapse.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -26,12 +33,12 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 
 
-def drain_job(graph_ids: list[str] | None) -> int:
+def drain_job(worker_id: str, graph_ids: list[str] | None) -> int:
     """What the pool runs: execute claimable runs until there are none (Django connections closed after)."""
     from workers import executor
 
     try:
-        return executor.drain(graph_ids=graph_ids)
+        return executor.drain(worker_id=worker_id, graph_ids=graph_ids)
     finally:
         close_old_connections()
 
@@ -43,16 +50,20 @@ class RunQueueListener(bootsteps.StartStopStep):
 
     def __init__(self, worker, **kwargs) -> None:  # noqa: ANN001 - Celery's signature
         super().__init__(worker, **kwargs)
+        self.worker_id = f"executor:{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._in_flight = 0
         self._thread: threading.Thread | None = None
 
     def start(self, worker) -> None:  # noqa: ANN001
+        from assistants import graphs
         from assistants import services as assistant_services
         from runs.waiting import _conninfo
 
         assistant_services.assistants_ensure_system()
+        self.graph_ids = settings.DURAGRAPH_EXECUTOR_GRAPHS or None
+        self._register(worker, graph_ids=self.graph_ids or graphs.registry().ids())
         conninfo = _conninfo()
         close_old_connections()
         self._thread = threading.Thread(
@@ -61,48 +72,91 @@ class RunQueueListener(bootsteps.StartStopStep):
         self._thread.start()
 
     def stop(self, worker) -> None:  # noqa: ANN001
+        from workers import services
+
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        try:
+            services.worker_deregister(worker_id=self.worker_id)
+        except Exception:  # noqa: BLE001 - shutting down: the reaper copes with a silent worker
+            logger.warning("could not deregister %s", self.worker_id, exc_info=True)
+        close_old_connections()
+
+    def _register(self, worker, *, graph_ids: list[str]) -> None:  # noqa: ANN001
+        from workers import services
+        from workers.models import WorkerKind
+
+        services.worker_register(
+            worker_id=self.worker_id,
+            kind=WorkerKind.BUILTIN,
+            name=worker.hostname,
+            graph_ids=graph_ids,
+            max_concurrent_runs=worker.concurrency,
+            heartbeat_interval=settings.DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS,
+            metadata={"pid": os.getpid(), "pool": type(worker.pool).__module__},
+        )
+        close_old_connections()
 
     def _listen(self, worker, conninfo: str) -> None:  # noqa: ANN001
-        graph_ids = settings.DURAGRAPH_EXECUTOR_GRAPHS or None
+        interval = settings.DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {QUEUED_CHANNEL}")
-                    last_poll = 0.0
+                    last_poll = last_beat = 0.0
                     while not self._stop.is_set():
                         notified = any(True for _ in connection.notifies(timeout=0.2, stop_after=1))
+                        now = time.monotonic()
+                        if now - last_beat >= interval:
+                            last_beat = now
+                            self._heartbeat(worker, connection)
                         if notified:
-                            self._dispatch(worker, graph_ids)
-                        elif time.monotonic() - last_poll >= POLL_SECONDS:
-                            last_poll = time.monotonic()
-                            if self._claimable(connection, graph_ids):
-                                self._dispatch(worker, graph_ids)
+                            self._dispatch(worker)
+                        elif now - last_poll >= POLL_SECONDS:
+                            last_poll = now
+                            if self._claimable(connection):
+                                self._dispatch(worker)
             except psycopg.Error:
                 logger.warning(
                     "run queue listener lost its connection; reconnecting", exc_info=True
                 )
                 self._stop.wait(1)
 
-    def _claimable(self, connection: psycopg.Connection, graph_ids: list[str] | None) -> bool:
+    def _heartbeat(self, worker, connection: psycopg.Connection) -> None:  # noqa: ANN001
+        """Record liveness; if we were declared lost meanwhile (frozen), register again: our old
+        runs went to others, and our stale writes to them are refused anyway."""
+        updated = connection.execute(
+            "UPDATE workers_worker SET last_heartbeat_at = now(), active_runs = %s, reported_status = 'ready'"
+            " WHERE worker_id = %s AND status IN ('online', 'draining')",
+            [self._in_flight, self.worker_id],
+        ).rowcount
+        if not updated:
+            from assistants import graphs
+
+            logger.warning("%s was declared lost; registering again", self.worker_id)
+            self._register(worker, graph_ids=self.graph_ids or graphs.registry().ids())
+
+    def _claimable(self, connection: psycopg.Connection) -> bool:
         """Whether a pending run of a graph this worker serves is past its ``available_at``."""
         row = connection.execute(
             "SELECT EXISTS (SELECT 1 FROM runs_run r JOIN assistants_assistant a ON a.assistant_id = r.assistant_id"
             " WHERE r.status = 'pending' AND r.available_at <= now()"
             " AND (%s::text[] IS NULL OR a.graph_id = ANY(%s::text[])))",
-            [graph_ids, graph_ids],
+            [self.graph_ids, self.graph_ids],
         ).fetchone()
         return bool(row and row[0])
 
-    def _dispatch(self, worker, graph_ids: list[str] | None) -> None:  # noqa: ANN001
+    def _dispatch(self, worker) -> None:  # noqa: ANN001
         with self._lock:
             if self._in_flight >= worker.concurrency:
                 return  # every slot is draining already; they will find this run
             self._in_flight += 1
         worker.pool.apply_async(
-            drain_job, args=(graph_ids,), callback=self._done, error_callback=self._done
+            drain_job,
+            args=(self.worker_id, self.graph_ids),
+            callback=self._done,
+            error_callback=self._done,
         )
 
     def _done(self, *args) -> None:  # noqa: ANN002

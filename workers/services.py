@@ -32,20 +32,19 @@ def worker_register(
     if max_concurrent_runs < 1:
         raise InvalidInput("max_concurrent_runs must be at least 1")
     now = timezone.now()
+    fields = {
+        "kind": kind,
+        "name": name or worker_id,
+        "status": WorkerStatus.ONLINE,
+        "reported_status": "",
+        "graph_ids": list(graph_ids or []),
+        "max_concurrent_runs": max_concurrent_runs,
+        "heartbeat_interval": heartbeat_interval,
+        "last_heartbeat_at": now,
+        "metadata": metadata or {},
+    }
     worker, _ = Worker.objects.update_or_create(
-        worker_id=worker_id,
-        defaults={
-            "kind": kind,
-            "name": name or worker_id,
-            "status": WorkerStatus.ONLINE,
-            "reported_status": "",
-            "graph_ids": list(graph_ids or []),
-            "max_concurrent_runs": max_concurrent_runs,
-            "heartbeat_interval": heartbeat_interval,
-            "last_heartbeat_at": now,
-            "metadata": metadata or {},
-        },
-        create_defaults={"registered_at": now},
+        worker_id=worker_id, defaults=fields, create_defaults={**fields, "registered_at": now}
     )
     return worker
 
