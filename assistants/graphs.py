@@ -252,24 +252,75 @@ def _configurable_jsonschema(graph: Any) -> dict | None:
 
 
 # -- the registry --------------------------------------------------------------------------------
+@dataclass
+class RemoteGraph:
+    """A graph that remote workers serve: known by the definition they registered.
+
+    It cannot be executed here; its runs go to the workers (see workers/services.py).
+    """
+
+    graph_id: str
+    definition: dict[str, Any]
+
+    def drawable(
+        self, config: dict[str, Any] | None = None, *, xray: bool | int = False
+    ) -> dict[str, Any]:
+        from workers import protocol
+
+        return protocol.drawable(self.definition)
+
+    def schemas(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        return dict.fromkeys(
+            ("input_schema", "output_schema", "state_schema", "config_schema", "context_schema")
+        )
+
+    def subgraphs(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+        recurse: bool = False,
+    ) -> dict[str, Any]:
+        return {}
+
+    def load(self, config: dict[str, Any] | None = None) -> Any:
+        raise GraphLoadError(
+            f"Graph {self.graph_id!r} is served by remote workers and cannot run in this process"
+        )
+
+
 class GraphRegistry:
-    """Graph id -> :class:`RegisteredGraph`, built from langgraph.json and DURAGRAPH_GRAPHS."""
+    """Graph id -> graph: the local ones (langgraph.json, DURAGRAPH_GRAPHS) by this object,
+    and those registered by remote workers, looked up in the database when asked for."""
 
     def __init__(self, graphs: dict[str, RegisteredGraph]) -> None:
         self._graphs = graphs
 
     def ids(self) -> list[str]:
+        """The local graphs (those this process can execute)."""
         return sorted(self._graphs)
 
     def __contains__(self, graph_id: object) -> bool:
-        return graph_id in self._graphs
+        return graph_id in self._graphs or (
+            isinstance(graph_id, str) and _remote(graph_id) is not None
+        )
 
-    def get(self, graph_id: str) -> RegisteredGraph:
+    def get(self, graph_id: str) -> RegisteredGraph | RemoteGraph:
         """The graph, or NotFound with the message LangGraph gives."""
-        try:
+        if graph_id in self._graphs:
             return self._graphs[graph_id]
-        except KeyError:
-            raise NotFound(f"Graph '{graph_id}' not found. Expected one of: {self.ids()}") from None
+        if (remote := _remote(graph_id)) is not None:
+            return remote
+        raise NotFound(f"Graph '{graph_id}' not found. Expected one of: {self.ids()}")
+
+
+def _remote(graph_id: str) -> RemoteGraph | None:
+    from workers.models import WorkerGraph
+
+    definition = (
+        WorkerGraph.objects.filter(graph_id=graph_id).values_list("definition", flat=True).first()
+    )
+    return RemoteGraph(graph_id, definition) if definition is not None else None
 
 
 def _config_file() -> Path | None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 from assistants import domain, graphs, projection
 from assistants.models import Assistant
 from duragraph_site.errors import ConcurrencyError, Conflict, InvalidInput
 from events import projections
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 IF_EXISTS_CHOICES = ("raise", "do_nothing")
 
@@ -40,14 +38,18 @@ def assistant_create(
     if if_exists not in IF_EXISTS_CHOICES:
         raise InvalidInput(f"if_exists must be one of {list(IF_EXISTS_CHOICES)}")
     _require_graph(graph_id)
+    # A uuid4 made just now names no assistant and no stream: nothing to look up. A given id
+    # may exist, or be a deleted assistant's, whose stream the new one continues (domain.apply).
+    new_stream = assistant_id is None
     assistant_id = assistant_id or uuid.uuid4()
     with transaction.atomic():
-        if existing := Assistant.objects.filter(assistant_id=assistant_id).first():
+        if not new_stream and (
+            existing := Assistant.objects.filter(assistant_id=assistant_id).first()
+        ):
             if if_exists == "do_nothing":
                 return existing
             raise Conflict(f"Assistant {assistant_id} already exists")
-        # A previously deleted assistant with this id continues its stream (see domain.apply).
-        previous = projection.PROJECTION.rebuild(assistant_id)
+        previous = None if new_stream else projection.PROJECTION.rebuild(assistant_id)
         new_events = domain.create(
             assistant_id=assistant_id,
             graph_id=graph_id,
@@ -57,8 +59,19 @@ def assistant_create(
             name=name,
             description=description,
         )
-        _record(previous, new_events, assistant_id=assistant_id)
-        return Assistant.objects.get(assistant_id=assistant_id)
+        state = _record(previous, new_events, assistant_id=assistant_id)
+        return _as_saved(state)
+
+
+def _as_saved(state: domain.AssistantState) -> Assistant:
+    """The row ``projection.save`` has just written for *state*, as if read back (it is not:
+    that would be one more round trip for values we hold). Its JSON fields hold the values as
+    given; a later read shows them as jsonb keeps them (its own key order)."""
+    values = []
+    for field in Assistant._meta.concrete_fields:
+        value = getattr(state, field.attname)  # the row's columns are the state's fields
+        values.append(dict(value) if isinstance(value, Mapping) else value)
+    return Assistant.from_db(router.db_for_write(Assistant), None, values)
 
 
 def assistant_update(
@@ -117,29 +130,31 @@ def _require_graph(graph_id: str | None) -> None:
 
 
 def assistants_ensure_system() -> list[Assistant]:
-    """Give every registered graph its default assistant (LangGraph's "system" assistants).
+    """Give every graph of the local registry its default assistant (LangGraph's "system"
+    assistants); returns those created now."""
+    created = [assistant_ensure_default(graph_id=graph_id) for graph_id in graphs.registry().ids()]
+    return [assistant for assistant in created if assistant is not None]
 
-    Idempotent and safe when several processes start at once: a concurrent creator wins and
+
+def assistant_ensure_default(*, graph_id: str) -> Assistant | None:
+    """Create the default assistant of *graph_id* unless it exists; returns it if created now.
+
+    Idempotent and safe when several processes do it at once: a concurrent creator wins and
     this one keeps the winner's row.
     """
-    created = []
-    for graph_id in graphs.registry().ids():
-        assistant_id = domain.system_assistant_id(graph_id)
-        if Assistant.objects.filter(assistant_id=assistant_id).exists():
-            continue
-        try:
-            created.append(
-                assistant_create(
-                    graph_id=graph_id,
-                    assistant_id=assistant_id,
-                    if_exists="do_nothing",
-                    name=graph_id,
-                    metadata={"created_by": "system"},
-                )
-            )
-        except ConcurrencyError:
-            continue
-    return created
+    assistant_id = domain.system_assistant_id(graph_id)
+    if Assistant.objects.filter(assistant_id=assistant_id).exists():
+        return None
+    try:
+        return assistant_create(
+            graph_id=graph_id,
+            assistant_id=assistant_id,
+            if_exists="do_nothing",
+            name=graph_id,
+            metadata={"created_by": "system"},
+        )
+    except ConcurrencyError:
+        return None
 
 
 def _record(

@@ -107,8 +107,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_ours(port: int | None = None, timeout: float = 180) -> Server:
-    """``python manage.py dev`` from the repository, as a user's very first ``make dev``."""
+def start_ours(
+    port: int | None = None, timeout: float = 180, graphs: dict[str, str] | None = None
+) -> Server:
+    """``python manage.py dev`` from the repository, as a user's very first ``make dev``.
+
+    *graphs* ({graph id: "/abs/file.py:attr"}) are registered on top of the repository's
+    ``langgraph.json`` (through ``DURAGRAPH_GRAPHS``).
+    """
     workdir = tempfile.TemporaryDirectory(prefix="duragraph-bench-")
     # The embedded PostgreSQL runs as an unprivileged user when we are root: let it reach its data.
     os.chmod(workdir.name, 0o755)
@@ -119,6 +125,8 @@ def start_ours(port: int | None = None, timeout: float = 180) -> Server:
         if k not in ("DATABASE_URL", "NATS_URL", "CELERY_BROKER_URL")
     }
     env["DURAGRAPH_HOME"] = str(home)
+    if graphs:
+        env["DURAGRAPH_GRAPHS"] = json.dumps(graphs)
     port = port or free_port()
     argv = [sys.executable, "manage.py", "dev", "--port", str(port)]
     return _start("ours", argv, ROOT, env, port, workdir, timeout)
@@ -134,9 +142,15 @@ def project_graphs() -> dict[str, str]:
 
 
 def start_langgraph_dev(
-    graphs: dict[str, str], port: int | None = None, timeout: float = 120
+    graphs: dict[str, str],
+    port: int | None = None,
+    timeout: float = 120,
+    extra_args: list[str] | None = None,
 ) -> Server:
-    """``langgraph dev`` (in-memory runtime) serving *graphs* ({graph id: "/abs/file.py:attr"})."""
+    """``langgraph dev`` (in-memory runtime) serving *graphs* ({graph id: "/abs/file.py:attr"}).
+
+    *extra_args* go to ``langgraph dev`` (e.g. ``["--n-jobs-per-worker", "10"]``).
+    """
     langgraph = ensure_langgraph_venv() / "bin" / "langgraph"
     workdir = tempfile.TemporaryDirectory(prefix="langgraph-dev-bench-")
     config = Path(workdir.name) / "langgraph.json"
@@ -152,6 +166,7 @@ def start_langgraph_dev(
         str(port),
         "--config",
         str(config),
+        *(extra_args or []),
     ]
     return _start("langgraph dev", argv, Path(workdir.name), env, port, workdir, timeout)
 

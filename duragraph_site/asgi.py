@@ -20,15 +20,21 @@ browser_app = get_asgi_application()  # sets Django up
 
 # Imported after Django is set up.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
 
 from duragraph_site.handlers import APIHandler, is_browser_path  # noqa: E402
+from runs import consumers  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 api_app = APIHandler()
 
-websocket_urlpatterns: list = []
+#: Live run and thread events for the dashboard (``runs.consumers``), as JSON text frames.
+websocket_urlpatterns: list = [
+    path("ws/runs/<str:run_id>", consumers.RunStreamConsumer.as_asgi()),
+    path("ws/threads/<str:thread_id>", consumers.ThreadStreamConsumer.as_asgi()),
+]
 
 
 async def http_app(

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
+from prometheus_client import multiprocess
 
 from assistants import graphs
 from assistants import services as assistant_services
@@ -109,7 +111,17 @@ class DevStack:
             "DATABASE_URL": database_url,
             "NATS_URL": nats_url,
             "DURAGRAPH_HOME": str(self.home),
+            "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_dir()),
         }
+
+    def _metrics_dir(self) -> Path:
+        """Where every child writes its Prometheus series, so that ``/metrics`` (daphne) serves
+        the executors', the scheduler's and the relay's too; emptied at each start (counters
+        restart from zero, as they would with one process)."""
+        directory = self.home / "prometheus"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        return directory
 
     def _bootstrap_admin(self) -> None:
         """Create a superuser on first run; its password is printed once and kept in .duragraph/."""
@@ -175,6 +187,7 @@ class DevStack:
                     str(self.home / "celerybeat-schedule"),
                 ],
             ),
+            Child("relay", [python, "-m", "django", "relay_outbox"]),  # outbox -> JetStream
         ]
 
         self._env = env
@@ -194,6 +207,10 @@ class DevStack:
                         self.say(f"restarting {child.name}")
                         child.start(self._env)
                 elif child.process is not None and child.process.poll() is not None:
+                    # Its live gauges (open streams) die with it; its counters stay counted.
+                    multiprocess.mark_process_dead(
+                        child.process.pid, self._env["PROMETHEUS_MULTIPROC_DIR"]
+                    )
                     child.crashes = child.crashes + 1 if now - child.started_at < 60 else 1
                     delay = min(30.0, 2.0 ** (child.crashes - 1))
                     self.say(

@@ -216,21 +216,14 @@ class EmbeddedNats:
         """Start nats-server (4222 when free, else any free port) and wait until it accepts."""
         store_dir.mkdir(parents=True, exist_ok=True)
         port = free_port(preferred_port)
-        process = subprocess.Popen(
-            [
-                nats_server_binary(),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-js",
-                "-sd",
-                str(store_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(store_dir / "nats-server.log", "ab"),  # noqa: SIM115 - owned by the child
-            start_new_session=True,
-        )
+        with open(store_dir / "nats-server.log", "ab") as log:  # the child keeps its own copy
+            process = subprocess.Popen(
+                [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js",
+                 "-sd", str(store_dir)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )  # fmt: skip
         try:
             wait_for_port("127.0.0.1", port)
         except TimeoutError:

@@ -267,3 +267,9 @@ DURAGRAPH_NATS_STREAM_MAX_AGE_SECONDS = env.float(
 )
 #: Port on which ``relay_outbox`` serves its own Prometheus metrics (0: not served).
 DURAGRAPH_RELAY_METRICS_PORT = env.int("DURAGRAPH_RELAY_METRICS_PORT", default=0)
+#: Remote workers' heartbeat interval until their own heartbeats show the real one.
+DURAGRAPH_REMOTE_HEARTBEAT_SECONDS = env.float("DURAGRAPH_REMOTE_HEARTBEAT_SECONDS", default=30.0)
+#: Lease of a run handed to a remote worker (it lives while its worker heartbeats).
+DURAGRAPH_REMOTE_LEASE_SECONDS = env.float("DURAGRAPH_REMOTE_LEASE_SECONDS", default=86400.0)
+#: API keys (comma-separated) remote workers must present; empty: anonymous, as the SDK calls.
+DURAGRAPH_WORKER_API_KEYS = env.list("DURAGRAPH_WORKER_API_KEYS", default=[])

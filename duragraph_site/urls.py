@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from duragraph_site import health, info
+from duragraph_site import health, info, metrics
 from duragraph_site.api.urls import V1_PREFIX, api_patterns
 
 urlpatterns = [
@@ -14,7 +14,8 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    path(f"{V1_PREFIX}workers/", include("workers.api.urls")),
     path(V1_PREFIX, include(api_patterns)),
     path("", include(api_patterns)),
 ]

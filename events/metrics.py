@@ -1,8 +1,8 @@
 """Prometheus metrics of the event log, the outbox and the relay.
 
-Everything registers once, at import, in ``prometheus_client``'s default registry, which
-django-prometheus serves at ``/metrics`` (the relay serves it on its own port when asked,
-``DURAGRAPH_RELAY_METRICS_PORT``).
+Everything registers once, at import, in ``prometheus_client``'s default registry; ``/metrics``
+serves it with every other process's series (``duragraph_site/metrics.py``); the relay also
+serves its own on a port of its own when asked (``DURAGRAPH_RELAY_METRICS_PORT``).
 
 - ``duragraph_events_appended_total{stream_type, type}``: events committed to the log. Counted
   by every statement that writes events: :func:`events.store.append` and the two run statements
@@ -16,30 +16,23 @@ django-prometheus serves at ``/metrics`` (the relay serves it on its own port wh
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections import Counter as Tally
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.exceptions import SynchronousOnlyOperation
-from django.db import Error as DatabaseError
 from django.db import connection, transaction
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from duragraph_site.db.connections import released
+from duragraph_site.metrics import ScrapeTimeCollector, register_scrape_time
 from events.sql import queries
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from prometheus_client.metrics_core import Metric
-
-logger = logging.getLogger(__name__)
 
 EVENTS_APPENDED = Counter(
     "duragraph_events_appended",
@@ -101,14 +94,8 @@ def outbox_backlog() -> Backlog:
     return Backlog(pending=pending, lag_seconds=max(0.0, lag), struggling=struggling)
 
 
-class OutboxBacklogCollector(Collector):
-    """Scrape-time gauges of the outbox: pending rows, relay lag, struggling rows.
-
-    Contract: ``collect()`` never raises. When the database cannot answer, the three samples are
-    left out of that scrape (a gap in the graph, not a failed ``/metrics``) and a warning is
-    logged. The answer is cached for *cache_seconds* so that several scrapers, or a scrape
-    storm, cost one query.
-    """
+class OutboxBacklogCollector(ScrapeTimeCollector):
+    """Scrape-time gauges of the outbox: pending rows, relay lag, struggling rows."""
 
     _NAMES = (
         ("duragraph_outbox_pending", "Outbox rows not yet published to NATS."),
@@ -122,44 +109,17 @@ class OutboxBacklogCollector(Collector):
         ),
     )
 
-    def __init__(self, *, cache_seconds: float = 1.0) -> None:
-        self.cache_seconds = cache_seconds
-        self._lock = threading.Lock()
-        self._cached: Backlog | None = None
-        self._cached_at = float("-inf")
-
     def describe(self) -> Iterator[Metric]:
-        # Without describe() the registry would call collect() at registration: a query at import.
         for name, documentation in self._NAMES:
             yield GaugeMetricFamily(name, documentation)
 
-    def collect(self) -> Iterator[Metric]:
-        backlog = self._backlog()
-        if backlog is None:
-            return
+    def read(self) -> list[Metric]:
+        backlog = outbox_backlog()
         values = (backlog.pending, backlog.lag_seconds, backlog.struggling)
-        for (name, documentation), value in zip(self._NAMES, values, strict=True):
-            yield GaugeMetricFamily(name, documentation, value=value)
-
-    def invalidate(self) -> None:
-        """Forget the cached answer (tests)."""
-        with self._lock:
-            self._cached, self._cached_at = None, float("-inf")
-
-    def _backlog(self) -> Backlog | None:
-        with self._lock:
-            if time.monotonic() - self._cached_at < self.cache_seconds:
-                return self._cached
-            try:
-                self._cached = outbox_backlog()
-            except (DatabaseError, SynchronousOnlyOperation):
-                # SynchronousOnlyOperation: a scrape from inside an event loop; a bug elsewhere,
-                # but /metrics must still answer with everything else.
-                logger.warning("outbox metrics skipped: the database did not answer", exc_info=True)
-                self._cached = None
-            self._cached_at = time.monotonic()
-            return self._cached
+        return [
+            GaugeMetricFamily(name, documentation, value=value)
+            for (name, documentation), value in zip(self._NAMES, values, strict=True)
+        ]
 
 
-OUTBOX_BACKLOG = OutboxBacklogCollector()
-REGISTRY.register(OUTBOX_BACKLOG)
+OUTBOX_BACKLOG = register_scrape_time(OutboxBacklogCollector())

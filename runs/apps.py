@@ -9,6 +9,6 @@ class RunsConfig(AppConfig):
 
     def ready(self) -> None:
         from events import projections
-        from runs import projection
+        from runs import metrics, projection  # noqa: F401 - metrics: /metrics serves them
 
         projections.register(projection.PROJECTION)

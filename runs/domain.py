@@ -359,17 +359,18 @@ def cancel(state: RunState, *, action: CancelAction | str, reason: str) -> list[
 
 
 def decide_retry(
-    state: RunState, *, now: datetime, policy: RetryPolicy, worker_lost: bool = False
+    state: RunState, *, now: datetime, policy: RetryPolicy, worker_gone: str | None = None
 ) -> RetryDecision | None:
     """What to do with a running run whose worker is gone: its lease expired, or the worker
-    itself was declared lost (silent past its heartbeats). None while the lease holds."""
+    itself is known gone (*worker_gone* says how: lost, restarted, went offline). None while
+    the lease holds and the worker lives."""
     if state.status is not RunStatus.RUNNING:
         return None
-    if not worker_lost and (state.lease_expires_at is None or state.lease_expires_at > now):
+    if worker_gone is None and (state.lease_expires_at is None or state.lease_expires_at > now):
         return None
     gone = (
-        f"worker {state.worker_id!r} was lost (no heartbeat) during attempt {state.attempt}"
-        if worker_lost
+        f"worker {state.worker_id!r} {worker_gone} during attempt {state.attempt}"
+        if worker_gone
         else f"lease of worker {state.worker_id!r} expired during attempt {state.attempt}"
     )
     if state.attempt < state.max_attempts:
@@ -384,10 +385,10 @@ def decide_retry(
 
 
 def expire_lease(
-    state: RunState, *, now: datetime, policy: RetryPolicy, worker_lost: bool = False
+    state: RunState, *, now: datetime, policy: RetryPolicy, worker_gone: str | None = None
 ) -> list[DomainEvent]:
     """The reaper's command: the lease is gone; retry with backoff or fail."""
-    decision = decide_retry(state, now=now, policy=policy, worker_lost=worker_lost)
+    decision = decide_retry(state, now=now, policy=policy, worker_gone=worker_gone)
     if decision is None:
         raise IllegalTransition(f"run {state.run_id} has no expired lease")
     expired = RunLeaseExpired(lease_epoch=state.lease_epoch, worker_id=state.worker_id)

@@ -7,6 +7,7 @@ status locks the thread first too; otherwise the two would deadlock.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from events import context as event_context
 from events import metrics as event_metrics
 from events import projections
 from runs import domain, projection
+from runs import metrics as run_metrics
 from runs.models import Cron, Run
 from runs.sql import queries
 from threads import domain as thread_domain
@@ -33,7 +35,7 @@ from workers import services as worker_services
 from workers.models import Worker, WorkerStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
 ACTIVE = [status.value for status in domain.ACTIVE_STATUSES]
@@ -163,6 +165,7 @@ def runs_claim(
     limit: int = 1,
     lease_seconds: float | None = None,
     graph_ids: list[str] | None = None,
+    worker_kind: str = "builtin",
 ) -> list[Claim]:
     """Lease up to *limit* claimable runs to *worker_id* (``runs/sql/queries.sql``: claim_runs).
 
@@ -186,6 +189,7 @@ def runs_claim(
     if not leased:
         return []
     runs = Run.objects.filter(run_id__in=leased).select_related("assistant")
+    run_metrics.observe_claims([run.available_at for run in runs], now=now, worker_kind=worker_kind)
     return [Claim(run=run, lease_epoch=leased[run.run_id]) for run in runs]
 
 
@@ -300,32 +304,74 @@ def run_record_output(
 def run_save_checkpoint(
     *, run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID, checkpoint: Mapping[str, Any]
 ) -> None:
-    """A checkpoint (the ``CheckpointSaved`` fields) from the run's lease holder; refused
-    (StaleLease) for anyone else."""
-    with transaction.atomic():
-        thread = _load_thread_and_fenced_run(run_id, lease_epoch, thread_id)
-        thread_services.thread_record_checkpoint(thread, **checkpoint)
+    """A checkpoint (the ``CheckpointSaved`` fields) from the run's lease holder, in one
+    statement (``runs/sql/queries.sql``: save_checkpoint).
+
+    Raises:
+        StaleLease: the run is no longer running under *lease_epoch*; nothing was written.
+    """
+    event = thread_domain.CheckpointSaved(**checkpoint)
+    blob = base64.b64decode(event.checkpoint.data)
+    values = orjson.dumps(event.values).decode() if event.values is not None else None
+    params = {
+        **_fence_params(run_id, lease_epoch, thread_id, event),
+        "has_values": event.checkpoint_ns == "" and event.values is not None,
+        "values": values,
+        "checkpoint_ns": event.checkpoint_ns,
+        "checkpoint_id": event.checkpoint_id,
+        "parent_checkpoint_id": event.parent_checkpoint_id,
+        "type": event.checkpoint.type,
+        "blob": blob,
+        "checkpoint_metadata": orjson.dumps(event.metadata).decode(),
+    }
+    _fenced_thread_write("save_checkpoint", params)
 
 
 def run_save_writes(
     *, run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID, writes: Mapping[str, Any]
 ) -> None:
-    """Pending writes (the ``CheckpointWritesSaved`` fields) from the run's lease holder;
-    refused (StaleLease) for anyone else."""
-    with transaction.atomic():
-        thread = _load_thread_and_fenced_run(run_id, lease_epoch, thread_id)
-        thread_services.thread_record_writes(thread, **writes)
+    """Pending writes (the ``CheckpointWritesSaved`` fields) from the run's lease holder, in one
+    statement (``runs/sql/queries.sql``: save_writes).
+
+    Raises:
+        StaleLease: the run is no longer running under *lease_epoch*; nothing was written.
+    """
+    event = thread_domain.CheckpointWritesSaved(**writes)
+    params = {
+        **_fence_params(run_id, lease_epoch, thread_id, event),
+        "checkpoint_ns": event.checkpoint_ns,
+        "checkpoint_id": event.checkpoint_id,
+        "task_id": event.task_id,
+        "task_path": event.task_path,
+        "idxs": [w.idx for w in event.writes],
+        "channels": [w.channel for w in event.writes],
+        "types": [w.value.type for w in event.writes],
+        "values": [base64.b64decode(w.value.data) for w in event.writes],
+    }
+    _fenced_thread_write("save_writes", params)
 
 
-def _load_thread_and_fenced_run(
-    run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID
-) -> thread_domain.ThreadState:
-    thread = thread_projection.load_for_update(thread_id)
-    run = projection.load_for_update(run_id)
-    if run.thread_id != thread_id:
-        raise NotFound(f"Run {run_id} not found on thread {thread_id}")
-    domain.require_lease(run, lease_epoch)
-    return thread
+def _fence_params(
+    run_id: uuid.UUID, lease_epoch: int, thread_id: uuid.UUID, event: Any
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "lease_epoch": lease_epoch,
+        "thread_id": thread_id,
+        "now": timezone.now(),
+        "subject": thread_projection.stream(thread_id).subject,
+        "payload": orjson.dumps(event.to_payload()).decode(),
+        "metadata": orjson.dumps({**event_context.current(), "lease_epoch": lease_epoch}).decode(),
+    }
+
+
+def _fenced_thread_write(query: str, params: dict[str, Any]) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(queries[query], params)
+        if cursor.fetchone() is None:
+            raise StaleLease(
+                f"run {params['run_id']} is no longer running under lease epoch {params['lease_epoch']}"
+            )
 
 
 def _end(run_id: uuid.UUID, command: Any, lease_epoch: int | None) -> Run:
@@ -468,24 +514,66 @@ def runs_reap_expired_leases(
     now = now or timezone.now()
     policy = policy or domain.RetryPolicy(**settings.DURAGRAPH_RETRY_POLICY)
     worker_services.workers_mark_lost(now=now)
-    lost_workers = Worker.objects.filter(status=WorkerStatus.LOST).values("worker_id")
+    # Lost (silent) and offline (deregistered) workers will not finish their runs.
+    gone = {WorkerStatus.LOST: "was lost (no heartbeat)", WorkerStatus.OFFLINE: "went offline"}
+    gone_workers = Worker.objects.filter(status__in=list(gone)).values("worker_id")
     candidates = Run.objects.filter(status=domain.RunStatus.RUNNING).filter(
-        Q(lease_expires_at__lte=now) | Q(worker_id__in=lost_workers)
+        Q(lease_expires_at__lte=now) | Q(worker_id__in=gone_workers)
     )
     reaped: list[Run] = []
+
+    def why_gone(worker_id: str | None) -> str | None:
+        status = Worker.objects.filter(worker_id=worker_id).values_list("status", flat=True)
+        return gone.get(status.first())
+
     for run_id in list(candidates.values_list("run_id", flat=True)):
         with transaction.atomic():
-            thread, state = _load_thread_and_run(run_id)
-            worker_lost = Worker.objects.filter(
-                worker_id=state.worker_id, status=WorkerStatus.LOST
-            ).exists()
-            if domain.decide_retry(state, now=now, policy=policy, worker_lost=worker_lost) is None:
-                continue  # renewed or finished since we looked
-            new_events = domain.expire_lease(state, now=now, policy=policy, worker_lost=worker_lost)
-            run = _record(state, new_events, now=now)
-            _sync_thread_status(thread, run, now=now)
-            reaped.append(Run.objects.get(run_id=run_id))
+            if run := _hand_back(run_id, now=now, policy=policy, why_gone=why_gone):
+                reaped.append(run)
     return reaped
+
+
+def runs_hand_back_from_worker(
+    *, worker_id: str, why: str, now: datetime | None = None
+) -> list[Run]:
+    """Retry (or fail, past the budget) every run leased to *worker_id*, now: the worker said it
+    no longer holds them (it restarted, or deregistered). *why* completes "worker X ... during
+    attempt N" in the reason recorded."""
+    now = now or timezone.now()
+    policy = domain.RetryPolicy(**settings.DURAGRAPH_RETRY_POLICY)
+    held = Run.objects.filter(status=domain.RunStatus.RUNNING, worker_id=worker_id)
+    handed_back = []
+    for run_id in list(held.values_list("run_id", flat=True)):
+        with transaction.atomic():
+            run = _hand_back(
+                run_id,
+                now=now,
+                policy=policy,
+                why_gone=lambda holder: why if holder == worker_id else None,
+            )
+            if run is not None:
+                handed_back.append(run)
+    return handed_back
+
+
+def _hand_back(
+    run_id: uuid.UUID,
+    *,
+    now: datetime,
+    policy: domain.RetryPolicy,
+    why_gone: Callable[[str | None], str | None],
+) -> Run | None:
+    """One run's ``RunLeaseExpired`` and retry or failure, under the locks; None if its lease
+    holds (renewed, finished or claimed by another worker since the caller looked).
+    *why_gone* says whether (and how) the run's current holder is gone, asked under the lock."""
+    thread, state = _load_thread_and_run(run_id)
+    worker_gone = why_gone(state.worker_id)
+    if domain.decide_retry(state, now=now, policy=policy, worker_gone=worker_gone) is None:
+        return None
+    new_events = domain.expire_lease(state, now=now, policy=policy, worker_gone=worker_gone)
+    run = _record(state, new_events, now=now)
+    _sync_thread_status(thread, run, now=now)
+    return Run.objects.get(run_id=run_id)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -528,7 +616,7 @@ def _record(
     metadata: dict[str, Any] | None = None,
 ) -> domain.RunState:
     key = state if state is not None else new_events[0]  # a RunCreated names its thread and run
-    return projections.record(
+    run = projections.record(
         projection.PROJECTION,
         projection.stream(key.thread_id, key.run_id),
         state,
@@ -537,3 +625,5 @@ def _record(
         now=now,
         metadata=metadata,
     )
+    run_metrics.count_recorded(run.created_at, [e.type_name for e in new_events], now=now)
+    return run

@@ -10,7 +10,6 @@ import logging
 
 import httpx
 from celery import shared_task
-from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ def execute_runs() -> int:
     """Wake-up: execute claimable runs until none are left."""
     from workers import executor
 
-    return executor.drain(graph_ids=settings.DURAGRAPH_EXECUTOR_GRAPHS or None)
+    return executor.drain(graph_ids=executor.served_graphs())
 
 
 @shared_task(name="duragraph.reap_expired_leases", ignore_result=True)

@@ -11,11 +11,12 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from store import domain
 from store.models import Item
+from store.selectors import fetch_items
 from store.sql import queries
 
 if TYPE_CHECKING:
@@ -52,8 +53,10 @@ def store_put_item(
         "expires_at": now + delta if delta is not None else None,
         "now": now,
     }
-    with transaction.atomic():
-        return next(iter(Item.objects.raw(queries["put_item"], params)))
+    # One statement, so atomic on its own: in autocommit it is its own transaction, without
+    # the BEGIN and COMMIT round trips of an atomic block (inside a caller's block, it is part
+    # of that transaction).
+    return fetch_items(queries["put_item"], params)[0]
 
 
 def store_delete_item(*, namespace: Sequence[str], key: str) -> bool:
@@ -64,9 +67,10 @@ def store_delete_item(*, namespace: Sequence[str], key: str) -> bool:
     """
     labels = domain.validate_namespace(namespace)
     key = domain.validate_key(key)
-    with transaction.atomic():
-        deleted, _ = Item.objects.filter(namespace=list(labels), key=key).delete()
-    return deleted > 0
+    # One statement (no signals or cascades to run for an Item), so atomic on its own.
+    with connection.cursor() as cursor:
+        cursor.execute(queries["delete_item"], {"namespace": list(labels), "key": key})
+        return cursor.rowcount > 0
 
 
 def store_prune_expired(*, now: datetime | None = None) -> int:

@@ -201,20 +201,25 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
         task_path: str = "",
     ) -> None:
         configurable = config["configurable"]
+        # One row per (task, idx): a special channel written twice keeps the last value, an
+        # ordinary index the first (LangGraph's InMemorySaver semantics).
+        rows: dict[int, dict[str, Any]] = {}
+        for position, (channel, value) in enumerate(writes):
+            idx = WRITES_IDX_MAP.get(channel, position)
+            if idx >= 0 and idx in rows:
+                continue
+            rows[idx] = {
+                "idx": idx,
+                "channel": channel,
+                "value": _serialized(self.serde.dumps_typed(value)),
+            }
         self.writer.save_writes(
             _uuid(configurable["thread_id"]),
             checkpoint_ns=configurable.get("checkpoint_ns", ""),
             checkpoint_id=configurable["checkpoint_id"],
             task_id=task_id,
             task_path=task_path,
-            writes=[
-                {
-                    "idx": WRITES_IDX_MAP.get(channel, idx),
-                    "channel": channel,
-                    "value": _serialized(self.serde.dumps_typed(value)),
-                }
-                for idx, (channel, value) in enumerate(writes)
-            ],
+            writes=list(rows.values()),
         )
 
     def _values(self, checkpoint: LangGraphCheckpoint) -> Any:

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 from duragraph_site import ids
@@ -44,15 +44,17 @@ def thread_create(
     if if_exists not in IF_EXISTS_CHOICES:
         raise InvalidInput(f"if_exists must be one of {list(IF_EXISTS_CHOICES)}")
     with transaction.atomic():
-        if thread_id is not None and (
-            existing := Thread.objects.filter(thread_id=thread_id).first()
-        ):
-            if if_exists == "do_nothing":
-                return existing
-            raise Conflict(f"Thread {thread_id} already exists")
-        thread = thread_create_unchecked(
-            thread_id=thread_id or ids.new_id(), metadata=metadata or {}, ttl=ttl
-        )
+        if thread_id is None:
+            # A UUIDv7 made just now names no thread and no stream: nothing to look up.
+            thread = thread_create_unchecked(
+                thread_id=ids.new_id(), metadata=metadata or {}, ttl=ttl, new_stream=True
+            )
+        else:
+            if existing := Thread.objects.filter(thread_id=thread_id).first():
+                if if_exists == "do_nothing":
+                    return existing
+                raise Conflict(f"Thread {thread_id} already exists")
+            thread = thread_create_unchecked(thread_id=thread_id, metadata=metadata or {}, ttl=ttl)
         if supersteps:
             thread_apply_supersteps(thread_id=thread.thread_id, supersteps=supersteps)
             thread = Thread.objects.get(thread_id=thread.thread_id)
@@ -67,16 +69,30 @@ def thread_create_unchecked(
     ttl: Mapping[str, Any] | None = None,
     copied_from: uuid.UUID | None = None,
     now: datetime | None = None,
+    new_stream: bool = False,
 ) -> Thread:
-    """Create a thread whose id is known to be free. Call inside ``transaction.atomic()``."""
+    """Create a thread whose id is known to be free. Call inside ``transaction.atomic()``.
+
+    An id may have been a thread's that was deleted: the new thread continues that stream (see
+    ``domain.apply``), so its events are loaded first, unless *new_stream* says that the id was
+    generated just now (``ids.new_id()``) and cannot have any.
+
+    Returns the row as written, without reading it back: its JSON fields hold the values given
+    (jsonb gives objects back with its own key order, which the next read of the row shows).
+    """
     now = now or timezone.now()
-    # A previously deleted thread with this id continues its stream (see domain.apply).
-    previous = projection.PROJECTION.rebuild(thread_id)
+    previous = None if new_stream else projection.PROJECTION.rebuild(thread_id)
     new_events = domain.create(
         thread_id=thread_id, metadata=metadata, values=values, ttl=ttl, copied_from=copied_from
     )
-    _record(previous, new_events, thread_id=thread_id, now=now)
-    return Thread.objects.get(thread_id=thread_id)
+    state = _record(previous, new_events, thread_id=thread_id, now=now)
+    # What projection.save has just inserted (its columns), as a row loaded from the database.
+    columns = {"thread_id": state.thread_id, **projection._columns(state)}
+    return Thread.from_db(
+        router.db_for_write(Thread),
+        None,
+        [columns[field.attname] for field in Thread._meta.concrete_fields],
+    )
 
 
 def thread_update(

@@ -16,7 +16,7 @@ from assistants import graphs
 from duragraph_site import serde
 from duragraph_site.errors import BadRequest
 from threads.checkpointer import DuraGraphSaver
-from threads.models import Thread
+from threads.models import Checkpoint, Thread
 
 EMPTY_STATE = {
     "values": {},
@@ -33,7 +33,11 @@ EMPTY_STATE = {
 
 
 def graph_for(thread: Thread, *, required: bool = False) -> Any:
-    """The thread's compiled graph (from ``metadata.graph_id``) with this project's checkpointer."""
+    """The thread's compiled graph (from ``metadata.graph_id``) with this project's checkpointer.
+
+    None when the thread has no graph yet, or its graph runs on remote workers (then its state
+    is read from the checkpoints they produced: :func:`encode_checkpoint_row`).
+    """
     graph_id = (thread.metadata or {}).get("graph_id")
     if not graph_id:
         if required:
@@ -41,12 +45,40 @@ def graph_for(thread: Thread, *, required: bool = False) -> Any:
                 f"Thread {thread.thread_id} has no graph: run it once, or create it with a graph_id"
             )
         return None
-    graph = (
-        graphs.registry().get(graph_id).load({"configurable": {"thread_id": str(thread.thread_id)}})
-    )
+    registered = graphs.registry().get(graph_id)
+    if isinstance(registered, graphs.RemoteGraph):
+        if required:
+            raise BadRequest(
+                f"Thread {thread.thread_id} runs on remote workers: its state is theirs to change"
+            )
+        return None
+    graph = registered.load({"configurable": {"thread_id": str(thread.thread_id)}})
     return graph.copy(
         update={"checkpointer": DuraGraphSaver(state_keys=graph.stream_channels_list)}
     )
+
+
+def encode_checkpoint_row(row: Checkpoint, interrupts: list[Any] | None = None) -> dict[str, Any]:
+    """ThreadState JSON straight from a checkpoint row, for graphs this process cannot load."""
+    ref = {
+        "thread_id": str(row.thread_id),
+        "checkpoint_ns": row.checkpoint_ns,
+        "checkpoint_id": row.checkpoint_id,
+    }
+    parent = (
+        {**ref, "checkpoint_id": row.parent_checkpoint_id} if row.parent_checkpoint_id else None
+    )
+    return {
+        **EMPTY_STATE,
+        "values": row.values or {},
+        "metadata": row.metadata,
+        "created_at": row.created_at.isoformat(),
+        "checkpoint": ref,
+        "parent_checkpoint": parent,
+        "interrupts": interrupts or [],
+        "checkpoint_id": row.checkpoint_id,
+        "parent_checkpoint_id": row.parent_checkpoint_id,
+    }
 
 
 def thread_config(thread_id: uuid.UUID, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:

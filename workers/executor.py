@@ -56,6 +56,12 @@ PREGEL_MODES = {
 INTERNAL_MODES = ("values", "updates", "tasks")
 
 
+def served_graphs() -> list[str]:
+    """The graphs this process executes: ``DURAGRAPH_EXECUTOR_GRAPHS``, else every local graph
+    of the registry (never a graph that only remote workers serve)."""
+    return list(settings.DURAGRAPH_EXECUTOR_GRAPHS) or graphs.registry().ids()
+
+
 def default_worker_id() -> str:
     return f"executor:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -385,7 +391,11 @@ class Execution:
             "graph_id": assistant.graph_id,
         }
         config["configurable"] = configurable
+        # As LangGraph Platform: the root run is named after the graph (``events`` mode shows
+        # it), and the assistant's metadata (``created_by``...) is in every chunk's metadata.
+        config.setdefault("run_name", assistant.graph_id)
         config["metadata"] = {
+            **assistant.metadata,
             **(config.get("metadata") or {}),
             **run.metadata,
             "run_id": str(run.run_id),
@@ -492,7 +502,9 @@ def claim_and_execute(
 ) -> int:
     """Claim up to *limit* runs and execute them one after the other; returns how many ran."""
     worker_id = worker_id or default_worker_id()
-    claims = run_services.runs_claim(worker_id=worker_id, limit=limit, graph_ids=graph_ids)
+    claims = run_services.runs_claim(
+        worker_id=worker_id, limit=limit, graph_ids=graph_ids or served_graphs()
+    )
     for claim in claims:
         Execution(claim=claim, worker_id=worker_id).execute()
     return len(claims)

@@ -41,7 +41,8 @@ class Worker(models.Model):
     active_runs = models.PositiveIntegerField(default=0)
     total_runs = models.PositiveIntegerField(default=0)
     failed_runs = models.PositiveIntegerField(default=0)
-    #: Seconds between heartbeats; silent for ``LOST_AFTER_HEARTBEATS`` of them means lost.
+    #: Seconds between heartbeats (remote workers: estimated from the heartbeats themselves);
+    #: silent for ``DURAGRAPH_WORKER_LOST_AFTER_HEARTBEATS`` of them means lost.
     heartbeat_interval = models.FloatField(default=30.0)
     last_heartbeat_at = models.DateTimeField()
     registered_at = models.DateTimeField()
@@ -54,3 +55,19 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} worker {self.worker_id} ({self.status})"
+
+
+class WorkerGraph(models.Model):
+    """A graph definition a remote worker registered: its nodes and edges, for introspection.
+
+    The latest registration of a graph id wins. Its runs go to the live workers serving it.
+    """
+
+    graph_id = models.CharField(max_length=255, primary_key=True)
+    definition = models.JSONField()
+    #: Workers that registered it (ids); a run of the graph goes to any live one of them.
+    worker_ids = models.JSONField(default=list)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"remote graph {self.graph_id}"

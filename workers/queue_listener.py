@@ -57,13 +57,14 @@ class RunQueueListener(bootsteps.StartStopStep):
         self._thread: threading.Thread | None = None
 
     def start(self, worker) -> None:  # noqa: ANN001
-        from assistants import graphs
         from assistants import services as assistant_services
         from runs.waiting import _conninfo
 
         assistant_services.assistants_ensure_system()
-        self.graph_ids = settings.DURAGRAPH_EXECUTOR_GRAPHS or None
-        self._register(worker, graph_ids=self.graph_ids or graphs.registry().ids())
+        from workers import executor
+
+        self.graph_ids = executor.served_graphs()
+        self._register(worker, graph_ids=self.graph_ids)
         conninfo = _conninfo()
         close_old_connections()
         self._thread = threading.Thread(
@@ -132,10 +133,8 @@ class RunQueueListener(bootsteps.StartStopStep):
             [self._in_flight, self.worker_id],
         ).rowcount
         if not updated:
-            from assistants import graphs
-
             logger.warning("%s was declared lost; registering again", self.worker_id)
-            self._register(worker, graph_ids=self.graph_ids or graphs.registry().ids())
+            self._register(worker, graph_ids=self.graph_ids)
 
     def _claimable(self, connection: psycopg.Connection) -> bool:
         """Whether a pending run of a graph this worker serves is past its ``available_at``."""

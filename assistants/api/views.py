@@ -85,7 +85,7 @@ class AssistantCreateApi(APIView):
             name=data.get("name") or None,
             description=data.get("description"),
         )
-        return Response(AssistantSerializer(assistant).data)
+        return Response(AssistantSerializer.represent(assistant))
 
 
 class AssistantSearchApi(APIView):
@@ -117,7 +117,7 @@ class AssistantSearchApi(APIView):
             sort_by=data.get("sort_by"),
             sort_order=data.get("sort_order"),
         )
-        body = select_fields(AssistantSerializer(rows, many=True).data, data.get("select"))
+        body = select_fields(AssistantSerializer.represent_many(rows), data.get("select"))
         return paginated(body, total=total, offset=data["offset"], limit=data["limit"])
 
 
@@ -151,7 +151,7 @@ class AssistantDetailApi(APIView):
     @extend_schema(operation_id="assistants_get", responses=AssistantSerializer)
     def get(self, request: Request, assistant_id: str) -> Response:
         return Response(
-            AssistantSerializer(selectors.assistant_get(_assistant_id(assistant_id))).data
+            AssistantSerializer.represent(selectors.assistant_get(_assistant_id(assistant_id)))
         )
 
     @extend_schema(
@@ -165,7 +165,7 @@ class AssistantDetailApi(APIView):
             assistant_id=_assistant_id(assistant_id),
             **{k: v for k, v in data.items() if v is not None},
         )
-        return Response(AssistantSerializer(assistant).data)
+        return Response(AssistantSerializer.represent(assistant))
 
     @extend_schema(
         operation_id="assistants_delete",
@@ -203,7 +203,7 @@ class AssistantVersionsApi(APIView):
             limit=data["limit"],
             offset=data["offset"],
         )
-        return Response(AssistantVersionSerializer(rows, many=True).data)
+        return Response(AssistantVersionSerializer.represent_many(rows))
 
 
 class AssistantSetLatestApi(APIView):
@@ -220,7 +220,7 @@ class AssistantSetLatestApi(APIView):
         assistant = services.assistant_set_latest(
             assistant_id=_assistant_id(assistant_id), version=data["version"]
         )
-        return Response(AssistantSerializer(assistant).data)
+        return Response(AssistantSerializer.represent(assistant))
 
 
 class AssistantGraphApi(APIView):

@@ -6,8 +6,15 @@ from duragraph_site.api.urls import V1_PREFIX
 
 
 def root_paths_only(endpoints: list) -> list:
-    """Document each LangGraph path once: the ``/api/v1`` copies are the same views."""
-    return [endpoint for endpoint in endpoints if not endpoint[0].startswith(f"/{V1_PREFIX}")]
+    """Document each LangGraph path once: the ``/api/v1`` copies of root paths are the same
+    views. Paths that exist only under ``/api/v1`` (the worker protocol) stay."""
+    at_root = {endpoint[0] for endpoint in endpoints if not endpoint[0].startswith(f"/{V1_PREFIX}")}
+    return [
+        endpoint
+        for endpoint in endpoints
+        if not endpoint[0].startswith(f"/{V1_PREFIX}")
+        or "/" + endpoint[0][len(V1_PREFIX) + 1 :] not in at_root
+    ]
 
 
 #: The body of every refusal (LangGraph's ``ErrorResponse``).

@@ -44,8 +44,24 @@ WHERE stream_id = %(stream_id)s
 -- (mark_outbox); a relay that dies before its commit releases them and another publishes them
 -- again (JetStream drops the duplicate by Nats-Msg-Id). The body is the event as JSON, built
 -- here so that payload and metadata go out as stored, without a decode/encode round trip.
-SELECT o.id,
-       o.subject,
+WITH claimed AS MATERIALIZED (
+    -- MATERIALIZED: pick and lock the narrow outbox rows first, so the JSON below is built for
+    -- the batch only, whatever plan the statistics of this high-churn table suggest (without
+    -- them PostgreSQL built every pending row's JSON, then sorted, then applied the LIMIT)
+    SELECT o.id, o.event_id, o.subject
+    FROM events_outbox o
+    -- walks the partial index events_outbox_pending_idx in id order
+    WHERE o.published_at IS NULL
+      -- the main pass takes rows that failed fewer than N times; a slower pass takes the others
+      -- (a message NATS refuses, say), so that they can never fill every batch
+      AND o.attempts >= %(min_attempts)s
+      AND o.attempts < %(max_attempts)s
+    ORDER BY o.id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+SELECT c.id,
+       c.subject,
        e.id,
        json_build_object(
            'id', e.id,
@@ -58,17 +74,9 @@ SELECT o.id,
            -- ISO 8601 in UTC with microseconds, whatever the session's TimeZone
            'created_at', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
        )::text
-FROM events_outbox o
-JOIN events_event e ON e.id = o.event_id
--- walks the partial index events_outbox_pending_idx in id order
-WHERE o.published_at IS NULL
-  -- the main pass takes rows that failed fewer than N times; a slower pass takes the others
-  -- (a message NATS refuses, say), so that they can never fill every batch
-  AND o.attempts >= %(min_attempts)s
-  AND o.attempts < %(max_attempts)s
-ORDER BY o.id
-LIMIT %(limit)s
-FOR UPDATE OF o SKIP LOCKED
+FROM claimed c
+JOIN events_event e ON e.id = c.event_id
+ORDER BY c.id
 
 -- mark_outbox --
 -- Record the outcome of one publication attempt per claimed row, in the transaction that holds

@@ -84,3 +84,101 @@ WITH fenced AS (
     SELECT id, %(subject)s, 0, '', %(now)s FROM new_events
 )
 SELECT version FROM fenced
+
+-- save_checkpoint --
+-- A LangGraph checkpoint from a run's lease holder, in ONE statement: the fence, the thread
+-- stream's next version, the CheckpointSaved event and its outbox row, and the checkpoint row
+-- with the thread's new values. Exactly what threads.services.thread_record_checkpoint does
+-- through the ORM (projection tests rebuild executed runs to prove it), without its round trips.
+WITH thread_lock AS (
+    -- the project's lock order, thread then run (runs/services.py), or this statement and a
+    -- concurrent cancel (thread, then run FOR UPDATE) would deadlock
+    SELECT 1 FROM threads_thread WHERE thread_id = %(thread_id)s FOR UPDATE
+), fence AS (
+    -- only the current lease holder of a running run may write; FOR SHARE waits for a
+    -- concurrent cancel (which holds the run FOR UPDATE), so the two are serialized. The
+    -- uncorrelated EXISTS is a one-time filter: the thread is locked before the run.
+    SELECT 1 FROM runs_run
+    WHERE EXISTS (SELECT 1 FROM thread_lock)
+      AND run_id = %(run_id)s
+      AND thread_id = %(thread_id)s
+      AND status = 'running'
+      AND lease_epoch = %(lease_epoch)s
+    FOR SHARE
+), bumped AS (
+    UPDATE threads_thread t
+    SET version = t.version + 1,
+        updated_at = %(now)s,
+        -- a root checkpoint's values become the thread's values (threads.domain.apply)
+        "values" = CASE WHEN %(has_values)s THEN %(values)s::jsonb ELSE t."values" END,
+        state_updated_at = CASE WHEN %(has_values)s THEN %(now)s ELSE t.state_updated_at END
+    WHERE t.thread_id = %(thread_id)s
+      AND EXISTS (SELECT 1 FROM fence)
+    RETURNING t.version
+), new_event AS (
+    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
+    SELECT 'thread', %(thread_id)s, b.version, 'CheckpointSaved', %(payload)s::jsonb, %(metadata)s::jsonb, %(now)s
+    FROM bumped b
+    RETURNING id
+), queued AS (
+    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
+    SELECT id, %(subject)s, 0, '', %(now)s FROM new_event
+), saved AS (
+    INSERT INTO threads_checkpoint
+        (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type, checkpoint, metadata, "values", created_at)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s, %(run_id)s,
+           %(type)s, %(blob)s, %(checkpoint_metadata)s::jsonb, %(values)s::jsonb, %(now)s
+    FROM bumped
+)
+SELECT version FROM bumped
+
+-- save_writes --
+-- A task's pending writes from a run's lease holder, in ONE statement (fence, thread version,
+-- CheckpointWritesSaved event, outbox row, write rows). LangGraph's rule for the rows: writes to
+-- special channels (negative idx: error, interrupt, ...) replace earlier ones of the task;
+-- ordinary writes are kept from the first time (threads.projection._save_writes).
+WITH thread_lock AS (  -- thread, then run: as save_checkpoint
+    SELECT 1 FROM threads_thread WHERE thread_id = %(thread_id)s FOR UPDATE
+), fence AS (
+    SELECT 1 FROM runs_run
+    WHERE EXISTS (SELECT 1 FROM thread_lock)
+      AND run_id = %(run_id)s
+      AND thread_id = %(thread_id)s
+      AND status = 'running'
+      AND lease_epoch = %(lease_epoch)s
+    FOR SHARE
+), bumped AS (
+    UPDATE threads_thread t
+    SET version = t.version + 1, updated_at = %(now)s
+    WHERE t.thread_id = %(thread_id)s
+      AND EXISTS (SELECT 1 FROM fence)
+    RETURNING t.version
+), new_event AS (
+    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
+    SELECT 'thread', %(thread_id)s, b.version, 'CheckpointWritesSaved', %(payload)s::jsonb, %(metadata)s::jsonb, %(now)s
+    FROM bumped b
+    RETURNING id
+), queued AS (
+    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
+    SELECT id, %(subject)s, 0, '', %(now)s FROM new_event
+), saved AS (
+    INSERT INTO threads_checkpointwrite
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+           w.idx, w.channel, w.type, w.value
+    FROM bumped, unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[], %(values)s::bytea[]) AS w(idx, channel, type, value)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    DO UPDATE SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value
+    WHERE EXCLUDED.idx < 0
+)
+SELECT version FROM bumped
+
+-- runs_by_status --
+-- /metrics (runs.metrics.RunsCollector): runs by status.
+SELECT status, count(*) FROM runs_run GROUP BY status
+
+-- run_queue --
+-- /metrics: pending runs claimable now, and how long the oldest of them has waited.
+SELECT count(*), extract(epoch FROM clock_timestamp() - min(available_at))::float8
+FROM runs_run
+WHERE status = 'pending' AND available_at <= clock_timestamp()

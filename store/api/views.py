@@ -150,14 +150,13 @@ class StoreItemsApi(APIView):
         description="The item, or `null` (with 200) when there is none.",
     )
     def get(self, request: Request) -> Response:
-        params = self.GetInputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        params = self.GetInputSerializer.parse(request.query_params)
         item = selectors.store_get_item(
-            namespace=domain.parse_namespace_path(params.validated_data["namespace"]),
-            key=params.validated_data["key"],
-            refresh_ttl=params.validated_data["refresh_ttl"],
+            namespace=domain.parse_namespace_path(params["namespace"]),
+            key=params["key"],
+            refresh_ttl=params["refresh_ttl"],
         )
-        return Response(ItemSerializer(item).data if item is not None else None)
+        return Response(ItemSerializer.represent(item) if item is not None else None)
 
     @extend_schema(
         operation_id="store_put_item",
@@ -166,13 +165,9 @@ class StoreItemsApi(APIView):
         description="Create or replace an item. `ttl` is in minutes.",
     )
     def put(self, request: Request) -> Response:
-        body = self.PutInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        body = self.PutInputSerializer.parse(request.data)
         services.store_put_item(
-            namespace=body.validated_data["namespace"],
-            key=body.validated_data["key"],
-            value=body.validated_data["value"],
-            ttl=body.validated_data.get("ttl"),
+            namespace=body["namespace"], key=body["key"], value=body["value"], ttl=body.get("ttl")
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -184,11 +179,8 @@ class StoreItemsApi(APIView):
     )
     @_with_schema(BodyOnDeleteSchema)
     def delete(self, request: Request) -> Response:
-        body = self.DeleteInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        services.store_delete_item(
-            namespace=body.validated_data["namespace"], key=body.validated_data["key"]
-        )
+        body = self.DeleteInputSerializer.parse(request.data)
+        services.store_delete_item(namespace=body["namespace"], key=body["key"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,10 +212,8 @@ class StoreItemSearchApi(APIView):
         "updated first. `query` (semantic search) is accepted and ignored: no index is set up.",
     )
     def post(self, request: Request) -> Response:
-        body = self.InputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        items = selectors.store_search_items(**body.validated_data)
-        return Response(self.OutputSerializer({"items": items}).data)
+        items = selectors.store_search_items(**self.InputSerializer.parse(request.data))
+        return Response(self.OutputSerializer.represent({"items": items}))
 
 
 class StoreNamespaceListApi(APIView):
@@ -257,7 +247,5 @@ class StoreNamespaceListApi(APIView):
         "cut to `max_depth` labels, sorted.",
     )
     def post(self, request: Request) -> Response:
-        body = self.InputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        namespaces = selectors.store_list_namespaces(**body.validated_data)
-        return Response(self.OutputSerializer({"namespaces": namespaces}).data)
+        namespaces = selectors.store_list_namespaces(**self.InputSerializer.parse(request.data))
+        return Response(self.OutputSerializer.represent({"namespaces": namespaces}))

@@ -20,6 +20,12 @@ ON CONFLICT (namespace, key) DO UPDATE SET
     END
 RETURNING id, namespace, key, value, ttl, expires_at, created_at, updated_at
 
+-- delete_item --
+-- Delete one item by (namespace, key); the row count says whether there was one.
+DELETE FROM store_item
+WHERE namespace = %(namespace)s::text[]
+  AND key = %(key)s
+
 -- get_item --
 -- One live item by (namespace, key), pushing its expiry forward by its TTL when %(refresh)s
 -- (LangGraph's refresh-on-read). The UPDATE runs in a data-modifying CTE so reading and

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,16 @@ from duragraph_site.embedded import free_port
 ROOT = Path(__file__).resolve().parents[2]
 E2E_GRAPHS = ROOT / "tests" / "e2e" / "graphs.py"
 #: The graphs the live server registers on top of the repo's langgraph.json (a JSON object).
-E2E_GRAPH_SPECS = {"simple": f"{E2E_GRAPHS}:simple", "effects": f"{E2E_GRAPHS}:effects"}
+E2E_GRAPH_SPECS = {
+    "simple": f"{E2E_GRAPHS}:simple",
+    "effects": f"{E2E_GRAPHS}:effects",
+    # The streaming tests' graphs (tests/e2e/stream_graphs.py), also served by the reference
+    # server when tests/e2e/record_reference_streams.py records the fixture.
+    **{
+        name: f"{ROOT / 'tests' / 'e2e' / 'stream_graphs.py'}:{name}"
+        for name in ("writer", "chatty", "nested", "failing", "paced")
+    },
+}
 #: The database name in the settings, before pytest-django swaps in the test database.
 CONFIGURED_DB_NAME = settings.DATABASES["default"]["NAME"]
 
@@ -181,3 +191,41 @@ def event_count(django_db_blocker):
             return Event.objects.count()
 
     return count
+
+
+@pytest.fixture
+def event_log(django_db_blocker):
+    """``event_log(stream_id)``: the stream's events as the log holds them now."""
+    from events import store
+
+    def load(stream_id: str | uuid.UUID) -> list:
+        with django_db_blocker.unblock():
+            return store.load(uuid.UUID(str(stream_id)))
+
+    return load
+
+
+@dataclass
+class NatsServer:
+    """The NATS of the live-update tests; *embedded* (a ``duragraph_site.embedded.EmbeddedNats``)
+    is None when it comes from ``NATS_URL`` (then the tests that stop and restart NATS are
+    skipped); a test that restarts it puts the new one there."""
+
+    url: str
+    embedded: object | None
+
+
+@pytest.fixture(scope="package")
+def nats_server(tmp_path_factory) -> NatsServer:
+    """``NATS_URL`` from the environment when set, else an embedded nats-server on a free port."""
+    if url := os.environ.get("NATS_URL"):
+        yield NatsServer(url=url, embedded=None)
+        return
+    from duragraph_site.embedded import EmbeddedNats
+
+    nats = EmbeddedNats.start(tmp_path_factory.mktemp("nats"), preferred_port=None)
+    server = NatsServer(url=nats.url, embedded=nats)
+    try:
+        yield server
+    finally:
+        server.embedded.stop()  # a test may have restarted it (a new process, same port)

@@ -19,13 +19,11 @@ import pytest
 from django.db import connection
 from langgraph_sdk import get_sync_client
 
-from duragraph_site.embedded import free_port
-from tests.e2e.conftest import wait_until_ok
 from tests.e2e.processes import (
     FAST_RECOVERY,
     ROOT,
     Process,
-    start,
+    start_api_server,
     start_executor,
     start_scheduler,
     wait_for,
@@ -87,13 +85,6 @@ def lines(path) -> Counter:
     )
 
 
-def run_events(django_db_blocker, run_id: str) -> list:
-    from events import store
-
-    with django_db_blocker.unblock():
-        return store.load(uuid.UUID(run_id))
-
-
 def wait_until_checkpointed(client, thread: dict, node: str) -> None:
     """Until *node*'s result is in a committed checkpoint (then it must never run again)."""
     wait_for(
@@ -112,7 +103,7 @@ def start_effects_run(client, tmp_path, sleep: float = 2.0) -> tuple[dict, dict,
     return thread, run, path
 
 
-def test_sigkill_of_the_executor_mid_run(client, scheduler, executors, tmp_path, django_db_blocker):
+def test_sigkill_of_the_executor_mid_run(client, scheduler, executors, tmp_path, event_log):
     first = executors("doomed")
     thread, run, path = start_effects_run(client, tmp_path)
     wait_until_checkpointed(client, thread, "first")
@@ -130,7 +121,7 @@ def test_sigkill_of_the_executor_mid_run(client, scheduler, executors, tmp_path,
     assert done["attempt"] == 2
     assert lines(path) == Counter({"first": 1, "slow": 1})  # the committed node never ran again
     assert client.threads.get_state(thread["thread_id"])["values"]["log"] == ["first", "slow"]
-    types = [e.type for e in run_events(django_db_blocker, run["run_id"])]
+    types = [e.type for e in event_log(run["run_id"])]
     assert (
         types.count("RunStarted") == 2
         and "RunLeaseExpired" in types
@@ -139,20 +130,7 @@ def test_sigkill_of_the_executor_mid_run(client, scheduler, executors, tmp_path,
 
 
 def test_sigkill_of_the_api_server_mid_run(scheduler, executors, tmp_path, api_server, client):
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "duragraph_site.asgi:application",
-    ]
-    doomed = start("doomed-daphne", argv, api_server.env, tmp_path)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ok(url, doomed.popen)
+    doomed, url = start_api_server("doomed-daphne", api_server.env, tmp_path)
     executors("survivor")
     own = get_sync_client(url=url, api_key=None)
     try:
@@ -202,7 +180,7 @@ def test_the_executors_database_connections_cut_mid_run(
 
 
 def test_a_frozen_executor_taken_over_writes_nothing_more(
-    client, scheduler, executors, tmp_path, django_db_blocker
+    client, scheduler, executors, tmp_path, event_log
 ):
     frozen = executors("frozen")
     thread, run, path = start_effects_run(client, tmp_path, sleep=1.0)
@@ -214,7 +192,7 @@ def test_a_frozen_executor_taken_over_writes_nothing_more(
         timeout=60,
         what="the successor to finish the run",
     )
-    events_before = run_events(django_db_blocker, run["run_id"])
+    events_before = event_log(run["run_id"])
     frozen.signal(signal.SIGCONT)  # it wakes up, finishes its node, and tries to write
     wait_for(
         lambda: "no longer valid; stopping" in frozen.output(),
@@ -222,7 +200,7 @@ def test_a_frozen_executor_taken_over_writes_nothing_more(
         what="the frozen executor to notice its lost lease",
     )
     time.sleep(0.5)
-    events_after = run_events(django_db_blocker, run["run_id"])
+    events_after = event_log(run["run_id"])
     assert [e.id for e in events_after] == [e.id for e in events_before]  # it wrote nothing at all
     takeover = [e for e in events_before if e.type == "RunStarted"][-1]
     assert takeover.payload["lease_epoch"] == 2

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,43 +14,10 @@ import psutil
 import pytest
 
 from duragraph_site.embedded import free_port
+from tests.e2e.processes import Process, clean_env, start_dev, stop, wait_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-def clean_env(home: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "NATS_URL", "CELERY_BROKER_URL")
-    }
-    env["DURAGRAPH_HOME"] = str(home)
-    return env
-
-
-def start_dev(home: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "dev", "--port", str(port)],
-        cwd=ROOT,
-        env=clean_env(home),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_ok(base: str, process: subprocess.Popen[str], timeout: float = 60) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if httpx.get(f"{base}/ok", timeout=1).json() == {"ok": True}:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"/ok did not answer within {timeout}s")
 
 
 @contextlib.contextmanager
@@ -81,14 +45,7 @@ def _logged_in(client: httpx.Client, base: str, username: str, password: str) ->
     return client
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
-    return output
-
-
-def children_of(process: subprocess.Popen[str]) -> list[psutil.Process]:
+def children_of(process: Process) -> list[psutil.Process]:
     return psutil.Process(process.pid).children(recursive=True)
 
 

@@ -44,7 +44,17 @@ from schemathesis.specs.openapi.checks import (
 pytestmark = pytest.mark.e2e
 
 MAX_EXAMPLES = 25
-BLOCKING_OPERATIONS = {"runs_wait", "runs_wait_stateless", "runs_join"}
+BLOCKING_OPERATIONS = {
+    "runs_wait",
+    "runs_wait_stateless",
+    "runs_join",
+    # SSE streams: open until their run ends (a thread stream: until the client leaves).
+    "runs_stream",
+    "runs_stream_stateless",
+    "runs_join_stream",
+    "runs_join_stream_stateless",
+    "threads_join_stream",
+}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

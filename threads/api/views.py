@@ -107,7 +107,7 @@ class ThreadCreateApi(APIView):
             supersteps=data.get("supersteps"),
         )
 
-        return Response(ThreadSerializer(thread).data)
+        return Response(ThreadSerializer.represent(thread))
 
 
 class ThreadSearchApi(APIView):
@@ -149,7 +149,7 @@ class ThreadSearchApi(APIView):
             sort_by=data.get("sort_by"),
             sort_order=data.get("sort_order"),
         )
-        body = ThreadSerializer(rows, many=True).data
+        body = ThreadSerializer.represent_many(rows)
         if extract := data.get("extract"):
             for row, thread in zip(body, rows, strict=True):
                 document = {"values": thread.values, "metadata": thread.metadata}
@@ -204,7 +204,7 @@ class ThreadDetailApi(APIView):
             raise InvalidInput(f"include must name only: ttl (got {sorted(include)})")
         thread = selectors.thread_get(_thread_id(thread_id))
         serializer = ThreadWithTtlSerializer if "ttl" in include else ThreadSerializer
-        return Response(serializer(thread).data)
+        return Response(serializer.represent(thread))
 
     @extend_schema(
         operation_id="threads_update",
@@ -220,7 +220,7 @@ class ThreadDetailApi(APIView):
         )
         if request.headers.get("Prefer") == "return=minimal":
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(ThreadSerializer(thread).data)
+        return Response(ThreadSerializer.represent(thread))
 
     @extend_schema(operation_id="threads_delete", responses={204: None})
     def delete(self, request: Request, thread_id: str) -> Response:
@@ -232,7 +232,7 @@ class ThreadCopyApi(APIView):
     @extend_schema(operation_id="threads_copy", request=None, responses=ThreadSerializer)
     def post(self, request: Request, thread_id: str) -> Response:
         return Response(
-            ThreadSerializer(services.thread_copy(thread_id=_thread_id(thread_id))).data
+            ThreadSerializer.represent(services.thread_copy(thread_id=_thread_id(thread_id)))
         )
 
 
