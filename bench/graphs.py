@@ -6,6 +6,7 @@ import operator
 import time
 from typing import Annotated
 
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
@@ -61,4 +62,33 @@ sleepy = (
     .compile()
 )
 
-GRAPHS = {name: f"{__file__}:{name}" for name in ("noop3", "chain1", "chain20", "sleepy")}
+
+class Ticks(TypedDict, total=False):
+    wait: float
+    ticks: int
+    interval: float
+    sent: int
+
+
+def _tick(state: Ticks) -> dict:
+    time.sleep(state.get("wait", 0.0))
+    write = get_stream_writer()
+    ticks = state.get("ticks", 100)
+    for tick in range(ticks):
+        # Stamped right before the write: the client's arrival time minus this is the latency.
+        write({"tick": tick, "emitted": time.time()})
+        time.sleep(state.get("interval", 0.02))
+    return {"sent": ticks}
+
+
+#: For the streaming latency: sleeps ``wait`` s (clients join meanwhile), then writes ``ticks``
+#: custom chunks ``{"tick", "emitted"}`` ``interval`` s apart.
+ticker = (
+    StateGraph(Ticks)
+    .add_node("tick", _tick)
+    .add_edge(START, "tick")
+    .add_edge("tick", END)
+    .compile()
+)
+
+GRAPHS = {name: f"{__file__}:{name}" for name in ("noop3", "chain1", "chain20", "sleepy", "ticker")}

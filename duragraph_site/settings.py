@@ -191,6 +191,9 @@ NATS_URL = env.str("NATS_URL", default="")
 
 #: Empty means kombu's SQLAlchemy transport on this PostgreSQL (see duragraph_site/celery.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+#: The queue executors consume and the scheduler sends to (several deployments, or test runs, can
+#: share one broker with their own queues).
+CELERY_TASK_DEFAULT_QUEUE = env.str("DURAGRAPH_CELERY_QUEUE", default="duragraph")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

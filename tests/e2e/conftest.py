@@ -97,10 +97,13 @@ def server_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str
     """The environment of every process the e2e tests start: same database, test graphs."""
     with django_db_blocker.unblock():
         url = database_url()
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "CELERY_BROKER_URL")}
+    # NATS only where a test asks for it (nats_server); the broker from CELERY_BROKER_URL when set
+    # (CI's Redis), else kombu's transport on the test database, with a queue of this run's own.
+    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     env.update(
         {
             "DATABASE_URL": url,
+            "DURAGRAPH_CELERY_QUEUE": f"duragraph-e2e-{uuid.uuid4().hex[:8]}",
             "DURAGRAPH_HOME": str(tmp_path_factory.mktemp("duragraph-home")),
             "DURAGRAPH_GRAPHS": json.dumps(E2E_GRAPH_SPECS),
             "PYTHONPATH": str(ROOT),

@@ -1,0 +1,381 @@
+"""Streaming latency through the official client, ours next to ``langgraph dev``, and relay throughput.
+
+Prints one table:
+
+- **first event**: sequential ``client.runs.stream(thread_id, "noop3", stream_mode="values")``
+  (``POST /threads/{id}/runs/stream`` of a 3-node no-op graph on a fresh thread, created before
+  the clock starts): time from just before the call to the first ``values`` part (the input
+  state; a ``metadata`` part comes before it), p50/p99, and theirs/ours;
+- **emit to client**: the ``ticker`` graph (bench/graphs.py) sleeps 3 s, then writes 100 custom
+  chunks 20 ms apart, each stamped with ``time.time()`` just before it is written; 1 and 100
+  clients joined to that run (``runs.join_stream(..., stream_mode="custom")``, async client, one
+  connection each, all in this process) take the arrival time minus the stamp for every chunk:
+  p50/p99/max over every chunk of every client, and how many chunks arrived of those sent. The
+  3 s sleep lets every client connect before the first chunk (a late one would show as missing
+  chunks). Our executor hands chunks to a group-commit writer that commits them a moment after
+  they are written, so this is an upper bound of commit-to-client (commit, relay to JetStream,
+  NATS to daphne, SSE to the client). Under the table: the share of a core this client process
+  used while chunks arrived (near 100 % would mean the client, not the server, sets the pace);
+- **relay**: events/s one relay publishes into JetStream in batches of 500 (bench/relay.py's
+  fill and drain, 20,000 events, throwaway ``test_*`` database on the configured PostgreSQL and
+  an embedded nats-server). Ours only.
+
+Ours runs as ``make dev`` runs it (``manage.py dev``: embedded PostgreSQL and NATS, 4 executor
+threads, the relay); ``langgraph dev`` runs with ``--n-jobs-per-worker 10``. Both register the
+same graphs, and run one after the other (all of ours, then all of theirs). Targets (ours): first
+event p50 <= 15 ms, emit-to-client p99 <= 50 ms at 100 streams, relay >= 5,000 events/s.
+
+    python bench/streaming.py [--first-events 100] [--ticks 100] [--only ours|theirs]
+
+Theirs does half as many first-event runs: each takes about a second (its in-memory queue polls
+for new runs every 0.5 s when idle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from langgraph_sdk import get_client, get_sync_client  # noqa: E402
+from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient  # noqa: E402
+
+from bench.graphs import GRAPHS  # noqa: E402
+from bench.peer import Server, start_langgraph_dev, start_ours  # noqa: E402
+
+FIRST_EVENT_WARMUP = 3
+STREAM_COUNTS = (1, 100)
+TICK_INTERVAL = 0.02
+#: How long the ticker sleeps before its first chunk: every client must have joined by then.
+JOIN_SECONDS = 3.0
+RELAY_EVENTS = 20_000
+RELAY_BATCH_SIZE = 500
+
+TARGET_FIRST_VALUES_P50_MS = 15.0
+TARGET_FAN_OUT_P99_MS = 50.0
+TARGET_RELAY_EVENTS_PER_S = 5_000.0
+
+
+def percentile_ms(seconds: list[float], p: float) -> float:
+    """Nearest-rank percentile *p* of *seconds*, in milliseconds."""
+    if not seconds:
+        return math.nan
+    ordered = sorted(seconds)
+    return 1000 * ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+# -- first event ----------------------------------------------------------------------------
+def first_values_latency(client: SyncLangGraphClient, thread_id: str) -> float:
+    """Seconds from the ``runs.stream`` call to its first ``values`` part; reads the rest."""
+    started = time.perf_counter()
+    first = None
+    for part in client.runs.stream(thread_id, "noop3", input={"steps": 0}, stream_mode="values"):
+        if first is None and part.event == "values":
+            first = time.perf_counter() - started
+    if first is None:
+        raise RuntimeError(f"run on thread {thread_id} streamed no values event")
+    return first
+
+
+def first_values(url: str, count: int) -> list[float]:
+    with get_sync_client(url=url, api_key=None) as client:
+        latencies = []
+        for index in range(FIRST_EVENT_WARMUP + count):
+            thread_id = client.threads.create()["thread_id"]
+            latency = first_values_latency(client, thread_id)
+            if index >= FIRST_EVENT_WARMUP:
+                latencies.append(latency)
+    return latencies
+
+
+# -- emit to client -------------------------------------------------------------------------
+@dataclass
+class ArrivalWindow:
+    """Wall and CPU time of this process from the first chunk's arrival to the last one's."""
+
+    first_wall: float | None = None
+    first_cpu: float = 0.0
+    last_wall: float = 0.0
+    last_cpu: float = 0.0
+
+    def observe(self) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        if self.first_wall is None:
+            self.first_wall, self.first_cpu = wall, cpu
+            psutil.cpu_percent()  # starts the machine-wide measurement read at the end
+        self.last_wall, self.last_cpu = wall, cpu
+
+    @property
+    def client_cpu_share(self) -> float:
+        """CPU seconds per second this process used meanwhile (1.0 = one core)."""
+        if self.first_wall is None or self.last_wall <= self.first_wall:
+            return math.nan
+        return (self.last_cpu - self.first_cpu) / (self.last_wall - self.first_wall)
+
+
+@dataclass
+class FanOut:
+    """One ticker run followed by *streams* clients."""
+
+    streams: int
+    sent: int
+    received: int = 0
+    latencies: list[float] = field(default_factory=list)
+    client_cpu_share: float = math.nan
+    machine_cpu_percent: float = math.nan
+
+
+async def follow(
+    client: LangGraphClient, thread_id: str, run_id: str, window: ArrivalWindow
+) -> list[float]:
+    """One client's latency per distinct chunk (arrival minus the stamp the graph put on it)."""
+    latencies: dict[int, float] = {}
+    async for part in client.runs.join_stream(thread_id, run_id, stream_mode="custom"):
+        if part.event == "custom":
+            arrived = time.time()
+            window.observe()
+            latencies.setdefault(part.data["tick"], arrived - part.data["emitted"])
+    return list(latencies.values())
+
+
+async def fan_out(url: str, streams: int, ticks: int, join_seconds: float = JOIN_SECONDS) -> FanOut:
+    """Start a ticker run and follow it with *streams* clients joined while it sleeps."""
+    async with contextlib.AsyncExitStack() as stack:
+        # Made before the run starts: each client builds an SSL context (about 20 ms of CPU),
+        # which would otherwise hold up this event loop while the others' chunks arrive.
+        clients = [
+            await stack.enter_async_context(get_client(url=url, api_key=None))
+            for _ in range(streams)
+        ]
+        thread_id = (await clients[0].threads.create())["thread_id"]
+        run = await clients[0].runs.create(
+            thread_id,
+            "ticker",
+            input={"wait": join_seconds, "ticks": ticks, "interval": TICK_INTERVAL},
+            stream_mode="custom",
+        )
+        window = ArrivalWindow()
+        per_client = await asyncio.wait_for(
+            asyncio.gather(
+                *(follow(client, thread_id, run["run_id"], window) for client in clients)
+            ),
+            timeout=join_seconds + ticks * TICK_INTERVAL + 120,
+        )
+    result = FanOut(streams=streams, sent=streams * ticks)
+    for latencies in per_client:
+        result.received += len(latencies)
+        result.latencies.extend(latencies)
+    result.client_cpu_share = window.client_cpu_share
+    result.machine_cpu_percent = psutil.cpu_percent()
+    return result
+
+
+# -- relay ----------------------------------------------------------------------------------
+def relay_throughput() -> float:
+    """Events/s one relay publishes into JetStream, measured as bench/relay.py measures a row."""
+    # Imported here: bench.relay sets Django up (and attaches the configured PostgreSQL) on import,
+    # which only this measurement needs.
+    from django.db import connection
+
+    from bench import relay as relay_bench
+    from duragraph_site.embedded import EmbeddedNats
+
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    with tempfile.TemporaryDirectory(prefix="bench-nats-") as nats_dir:
+        nats_server = EmbeddedNats.start(Path(nats_dir), preferred_port=None)
+        try:
+            # Warm-up: creates the JetStream stream; the first connections pay their setup here.
+            relay_bench.fill_outbox(1000, "duragraph.bench.warmup")
+            relay_bench.drain(nats_server.url, RELAY_BATCH_SIZE, 1)
+            prefix = f"duragraph.bench.{uuid.uuid4().hex}"
+            relay_bench.fill_outbox(RELAY_EVENTS, prefix)
+            connection.close()  # the writer's connection is not part of the measurement
+            published, elapsed = relay_bench.drain(nats_server.url, RELAY_BATCH_SIZE, 1)
+            in_stream = relay_bench.stored(nats_server.url, f"{prefix}.>")
+            if not published == in_stream == RELAY_EVENTS:
+                raise RuntimeError(
+                    f"relay published {published} and JetStream holds {in_stream}"
+                    f" of {RELAY_EVENTS} events"
+                )
+            return published / elapsed
+        finally:
+            nats_server.stop()
+            connection.close()
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+# -- running and printing -------------------------------------------------------------------
+@dataclass
+class Side:
+    first_values: list[float]
+    fan_outs: dict[int, FanOut]
+
+
+def measure(server: Server, first_events: int, ticks: int) -> Side:
+    print(f"measuring {server.name}: {first_events} first events ...", file=sys.stderr, flush=True)
+    latencies = first_values(server.url, first_events)
+    asyncio.run(fan_out(server.url, 1, 5, join_seconds=0.5))  # warm-up: loads the ticker graph
+    fan_outs = {}
+    for streams in STREAM_COUNTS:
+        print(f"measuring {server.name}: {streams} streams ...", file=sys.stderr, flush=True)
+        fan_outs[streams] = asyncio.run(fan_out(server.url, streams, ticks))
+    return Side(first_values=latencies, fan_outs=fan_outs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--first-events", type=int, default=100, help="first-event runs for ours (theirs: half)"
+    )
+    parser.add_argument("--ticks", type=int, default=100, help="chunks per ticker run")
+    parser.add_argument("--only", choices=["ours", "theirs"])
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    sides: dict[str, Side] = {}
+    relay_rate = None
+    if args.only != "theirs":
+        with start_ours(graphs=GRAPHS) as ours:
+            sides["ours"] = measure(ours, args.first_events, args.ticks)
+        print("measuring the relay ...", file=sys.stderr, flush=True)
+        relay_rate = relay_throughput()
+    if args.only != "ours":
+        with start_langgraph_dev(GRAPHS, extra_args=["--n-jobs-per-worker", "10"]) as theirs:
+            sides["theirs"] = measure(theirs, max(10, args.first_events // 2), args.ticks)
+    print_table(sides, relay_rate)
+    print_notes(sides, relay_rate, load_before)
+
+
+@dataclass
+class Row:
+    label: str
+    ours: float | None
+    theirs: float | None
+    decimals: int = 1
+    target: str = ""
+    #: Whether ours meets the target (None: the row has no target).
+    meets: bool | None = None
+
+
+def rows(sides: dict[str, Side], relay_rate: float | None) -> list[Row]:
+    def value(side: str, pick) -> float | None:
+        return pick(sides[side]) if side in sides else None
+
+    table = []
+    for p in (50, 99):
+        ours = value("ours", lambda s, p=p: percentile_ms(s.first_values, p))
+        theirs = value("theirs", lambda s, p=p: percentile_ms(s.first_values, p))
+        row = Row(f"first values event p{p} (ms)", ours, theirs)
+        if p == 50:
+            row.target = f"<= {TARGET_FIRST_VALUES_P50_MS:g} ms"
+            row.meets = None if ours is None else ours <= TARGET_FIRST_VALUES_P50_MS
+        table.append(row)
+    for streams in STREAM_COUNTS:
+        for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
+            ours = value(
+                "ours", lambda s, n=streams, p=p: percentile_ms(s.fan_outs[n].latencies, p)
+            )
+            theirs = value(
+                "theirs", lambda s, n=streams, p=p: percentile_ms(s.fan_outs[n].latencies, p)
+            )
+            row = Row(f"emit to client {name}, {streams} stream(s) (ms)", ours, theirs)
+            if streams == 100 and name == "p99":
+                row.target = f"<= {TARGET_FAN_OUT_P99_MS:g} ms"
+                row.meets = None if ours is None else ours <= TARGET_FAN_OUT_P99_MS
+            table.append(row)
+    if relay_rate is not None:
+        table.append(
+            Row(
+                f"relay into JetStream (events/s, batch {RELAY_BATCH_SIZE})",
+                relay_rate,
+                None,
+                decimals=0,
+                target=f">= {TARGET_RELAY_EVENTS_PER_S:,.0f}",
+                meets=relay_rate >= TARGET_RELAY_EVENTS_PER_S,
+            )
+        )
+    return table
+
+
+def print_table(sides: dict[str, Side], relay_rate: float | None) -> None:
+    def cell(number: float | None, decimals: int) -> str:
+        return "-" if number is None else f"{number:,.{decimals}f}"
+
+    lines = [["metric", "ours", "theirs", "theirs/ours", "target (ours)"]]
+    for row in rows(sides, relay_rate):
+        # Every ratio row is a latency: theirs/ours > 1 means ours is faster.
+        ratio = f"{row.theirs / row.ours:.1f}x" if row.ours and row.theirs is not None else ""
+        verdict = {True: "met", False: "MISSED", None: ""}[row.meets]
+        lines.append(
+            [
+                row.label,
+                cell(row.ours, row.decimals),
+                cell(row.theirs, row.decimals),
+                ratio,
+                f"{row.target} {verdict}".strip(),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    print()
+    for index, line in enumerate(lines):
+        print(
+            "  ".join(
+                f"{text:<{w}}" if column in (0, 4) else f"{text:>{w}}"
+                for column, (text, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+        if index == 0:
+            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+
+
+def print_notes(
+    sides: dict[str, Side], relay_rate: float | None, load_before: tuple[float, float, float]
+) -> None:
+    print(
+        "\ntheirs/ours > 1: ours is faster. Emit to client = client arrival time - time.time()"
+        " stamped just before the graph writes the chunk: an upper bound of commit-to-client"
+        " (our executor commits chunks a moment after they are written)."
+    )
+    for name, side in sides.items():
+        print(
+            f"{name}: {len(side.first_values)} first-event runs after {FIRST_EVENT_WARMUP} warm-up"
+        )
+        for streams, result in side.fan_outs.items():
+            missing = result.sent - result.received
+            print(
+                f"  {streams} stream(s): {result.received:,}/{result.sent:,} chunks arrived"
+                + (f" ({missing:,} MISSING)" if missing else "")
+                + f"; this client used {result.client_cpu_share:.0%} of a core while they"
+                f" arrived, all {psutil.cpu_count()} CPUs were {result.machine_cpu_percent:.0f}% busy"
+            )
+    verdicts = [
+        f"{row.label.split(' (')[0]} {row.target}: {'met' if row.meets else 'MISSED'}"
+        for row in rows(sides, relay_rate)
+        if row.meets is not None
+    ]
+    if verdicts:
+        print("targets (ours): " + "; ".join(verdicts))
+    print(
+        "load average (1, 5, 15 min): before "
+        + " ".join(f"{v:.2f}" for v in load_before)
+        + ", after "
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
+    )
+
+
+if __name__ == "__main__":
+    main()
