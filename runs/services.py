@@ -123,7 +123,9 @@ def _thread_for_run(
             if if_not_exists != "create":
                 raise
     new_thread_id = thread_id or ids.new_id()
-    thread_services.thread_create_unchecked(thread_id=new_thread_id, metadata={}, now=now)
+    thread_services.thread_create_unchecked(
+        thread_id=new_thread_id, metadata={}, now=now, new_stream=thread_id is None
+    )
     return thread_projection.load_for_update(new_thread_id)
 
 

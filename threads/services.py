@@ -148,7 +148,11 @@ def thread_copy(*, thread_id: uuid.UUID) -> Thread:
         source = projection.load_for_update(thread_id)
         copy_id = ids.new_id()
         thread_create_unchecked(
-            thread_id=copy_id, metadata=source.metadata, values=source.values, copied_from=thread_id
+            thread_id=copy_id,
+            metadata=source.metadata,
+            values=source.values,
+            copied_from=thread_id,
+            new_stream=True,
         )
         state = projection.load_for_update(copy_id)
         for row in Checkpoint.objects.filter(thread_id=thread_id).order_by(

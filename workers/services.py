@@ -298,11 +298,11 @@ def worker_report_event(
     from runs import services as run_services
     from runs.models import Run
 
-    _live_worker(worker_id)
     if event_type not in REMOTE_EVENT_TYPES:
         raise InvalidInput(f"event_type must be one of {list(REMOTE_EVENT_TYPES)}")
     run = Run.objects.filter(run_id=run_id).first()
     if run is None or run.status != "running" or run.worker_id != worker_id:
+        _live_worker(worker_id)  # an unknown worker gets 404 (the SDK then registers again)
         raise Conflict(f"run {run_id} is not leased to worker {worker_id}")
     epoch = run.lease_epoch
     node = str(data.get("node_id") or "")
