@@ -1,4 +1,4 @@
-"""Streaming latency through the official client, ours next to ``langgraph dev``, and relay throughput.
+"""Streaming latency through the official client, ours next to ``langgraph dev``; relay rate.
 
 Prints one table:
 
@@ -6,16 +6,17 @@ Prints one table:
   (``POST /threads/{id}/runs/stream`` of a 3-node no-op graph on a fresh thread, created before
   the clock starts): time from just before the call to the first ``values`` part (the input
   state; a ``metadata`` part comes before it), p50/p99, and theirs/ours;
-- **emit to client**: the ``ticker`` graph (bench/graphs.py) sleeps 3 s, then writes 100 custom
-  chunks 20 ms apart, each stamped with ``time.time()`` just before it is written; 1 and 100
-  clients joined to that run (``runs.join_stream(..., stream_mode="custom")``, async client, one
-  connection each, all in this process) take the arrival time minus the stamp for every chunk:
-  p50/p99/max over every chunk of every client, and how many chunks arrived of those sent. The
-  3 s sleep lets every client connect before the first chunk (a late one would show as missing
-  chunks). Our executor hands chunks to a group-commit writer that commits them a moment after
-  they are written, so this is an upper bound of commit-to-client (commit, relay to JetStream,
-  NATS to daphne, SSE to the client). Under the table: the share of a core this client process
-  used while chunks arrived (near 100 % would mean the client, not the server, sets the pace);
+- **emit to client**: the ``ticker`` graph (bench/graphs.py) sleeps 3 s, then writes ``--ticks``
+  (100) custom chunks 20 ms apart, each stamped with ``time.time()`` just before it is written;
+  1 and 100 clients joined to that run (``runs.join_stream(..., stream_mode="custom")``, async
+  client, one connection each, all in this process) take the arrival time minus the stamp for
+  every chunk: p50/p99/max over every chunk of every client, and how many chunks arrived of those
+  sent. The 3 s sleep lets every client connect before the first chunk (a late one would show as
+  missing chunks). Our executor hands chunks to a group-commit writer that commits them a moment
+  after they are written, so this is an upper bound of commit-to-client (commit, relay to
+  JetStream, NATS to daphne, SSE to the client). Under the table: the share of a core this client
+  process used while chunks arrived (near 100 % would mean the client, not the server, sets the
+  pace);
 - **relay**: events/s one relay publishes into JetStream in batches of 500 (bench/relay.py's
   fill and drain, 20,000 events, throwaway ``test_*`` database on the configured PostgreSQL and
   an embedded nats-server). Ours only.
@@ -27,8 +28,9 @@ event p50 <= 15 ms, emit-to-client p99 <= 50 ms at 100 streams, relay >= 5,000 e
 
     python bench/streaming.py [--first-events 100] [--ticks 100] [--only ours|theirs]
 
-Theirs does half as many first-event runs: each takes about a second (its in-memory queue polls
-for new runs every 0.5 s when idle).
+Theirs does half as many first-event runs, as each takes about a second: ``langgraph dev``'s
+in-memory queue polls every 0.5 s and a poll only takes runs created before it began, so a run
+created just after the previous one ended waits for the second poll.
 """
 
 from __future__ import annotations
@@ -63,9 +65,32 @@ JOIN_SECONDS = 3.0
 RELAY_EVENTS = 20_000
 RELAY_BATCH_SIZE = 500
 
-TARGET_FIRST_VALUES_P50_MS = 15.0
-TARGET_FAN_OUT_P99_MS = 50.0
-TARGET_RELAY_EVENTS_PER_S = 5_000.0
+
+@dataclass(frozen=True)
+class Target:
+    """A figure ours must reach: at most *limit* (latencies) or at least *limit* (rates)."""
+
+    limit: float
+    at_most: bool
+    unit: str
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit if self.at_most else value >= self.limit
+
+    def __str__(self) -> str:
+        return f"{'<=' if self.at_most else '>='} {self.limit:,g} {self.unit}"
+
+
+RELAY_ROW = f"relay into JetStream (events/s, batch {RELAY_BATCH_SIZE})"
+TARGETS = {
+    "first values event p50 (ms)": Target(15, at_most=True, unit="ms"),
+    "emit to client p99, 100 streams (ms)": Target(50, at_most=True, unit="ms"),
+    RELAY_ROW: Target(5_000, at_most=False, unit="events/s"),
+}
+
+
+def streams_label(streams: int) -> str:
+    return "1 stream" if streams == 1 else f"{streams} streams"
 
 
 def percentile_ms(seconds: list[float], p: float) -> float:
@@ -127,9 +152,8 @@ class ArrivalWindow:
 
 @dataclass
 class FanOut:
-    """One ticker run followed by *streams* clients."""
+    """One ticker run followed by several clients: chunks sent to them all, and what arrived."""
 
-    streams: int
     sent: int
     received: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -153,8 +177,8 @@ async def follow(
 async def fan_out(url: str, streams: int, ticks: int, join_seconds: float = JOIN_SECONDS) -> FanOut:
     """Start a ticker run and follow it with *streams* clients joined while it sleeps."""
     async with contextlib.AsyncExitStack() as stack:
-        # Made before the run starts: each client builds an SSL context (about 20 ms of CPU),
-        # which would otherwise hold up this event loop while the others' chunks arrive.
+        # Made before the run: each client builds an SSL context (about 20 ms of CPU). Made as
+        # the joins start, 100 of them held this event loop for 2 s: some joined too late.
         clients = [
             await stack.enter_async_context(get_client(url=url, api_key=None))
             for _ in range(streams)
@@ -173,7 +197,7 @@ async def fan_out(url: str, streams: int, ticks: int, join_seconds: float = JOIN
             ),
             timeout=join_seconds + ticks * TICK_INTERVAL + 120,
         )
-    result = FanOut(streams=streams, sent=streams * ticks)
+    result = FanOut(sent=streams * ticks)
     for latencies in per_client:
         result.received += len(latencies)
         result.latencies.extend(latencies)
@@ -219,17 +243,20 @@ def relay_throughput() -> float:
 # -- running and printing -------------------------------------------------------------------
 @dataclass
 class Side:
+    """What one server measured: first-event latencies (s), and a fan-out per stream count."""
+
     first_values: list[float]
     fan_outs: dict[int, FanOut]
 
 
 def measure(server: Server, first_events: int, ticks: int) -> Side:
+    """First events, then a ticker run per stream count, on a running *server*."""
     print(f"measuring {server.name}: {first_events} first events ...", file=sys.stderr, flush=True)
     latencies = first_values(server.url, first_events)
     asyncio.run(fan_out(server.url, 1, 5, join_seconds=0.5))  # warm-up: loads the ticker graph
     fan_outs = {}
     for streams in STREAM_COUNTS:
-        print(f"measuring {server.name}: {streams} streams ...", file=sys.stderr, flush=True)
+        print(f"measuring {server.name}: {streams_label(streams)} ...", file=sys.stderr, flush=True)
         fan_outs[streams] = asyncio.run(fan_out(server.url, streams, ticks))
     return Side(first_values=latencies, fan_outs=fan_outs)
 
@@ -256,77 +283,38 @@ def main() -> None:
     if args.only != "ours":
         with start_langgraph_dev(GRAPHS, extra_args=["--n-jobs-per-worker", "10"]) as theirs:
             sides["theirs"] = measure(theirs, max(10, args.first_events // 2), args.ticks)
-    print_table(sides, relay_rate)
-    print_notes(sides, relay_rate, load_before)
-
-
-@dataclass
-class Row:
-    label: str
-    ours: float | None
-    theirs: float | None
-    decimals: int = 1
-    target: str = ""
-    #: Whether ours meets the target (None: the row has no target).
-    meets: bool | None = None
-
-
-def rows(sides: dict[str, Side], relay_rate: float | None) -> list[Row]:
-    def value(side: str, pick) -> float | None:
-        return pick(sides[side]) if side in sides else None
-
-    table = []
-    for p in (50, 99):
-        ours = value("ours", lambda s, p=p: percentile_ms(s.first_values, p))
-        theirs = value("theirs", lambda s, p=p: percentile_ms(s.first_values, p))
-        row = Row(f"first values event p{p} (ms)", ours, theirs)
-        if p == 50:
-            row.target = f"<= {TARGET_FIRST_VALUES_P50_MS:g} ms"
-            row.meets = None if ours is None else ours <= TARGET_FIRST_VALUES_P50_MS
-        table.append(row)
-    for streams in STREAM_COUNTS:
-        for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
-            ours = value(
-                "ours", lambda s, n=streams, p=p: percentile_ms(s.fan_outs[n].latencies, p)
-            )
-            theirs = value(
-                "theirs", lambda s, n=streams, p=p: percentile_ms(s.fan_outs[n].latencies, p)
-            )
-            row = Row(f"emit to client {name}, {streams} stream(s) (ms)", ours, theirs)
-            if streams == 100 and name == "p99":
-                row.target = f"<= {TARGET_FAN_OUT_P99_MS:g} ms"
-                row.meets = None if ours is None else ours <= TARGET_FAN_OUT_P99_MS
-            table.append(row)
+    ours = figures(sides["ours"]) if "ours" in sides else {}
     if relay_rate is not None:
-        table.append(
-            Row(
-                f"relay into JetStream (events/s, batch {RELAY_BATCH_SIZE})",
-                relay_rate,
-                None,
-                decimals=0,
-                target=f">= {TARGET_RELAY_EVENTS_PER_S:,.0f}",
-                meets=relay_rate >= TARGET_RELAY_EVENTS_PER_S,
+        ours[RELAY_ROW] = relay_rate
+    theirs = figures(sides["theirs"]) if "theirs" in sides else {}
+    print_table(ours, theirs)
+    print_notes(sides, ours, load_before)
+
+
+def figures(side: Side) -> dict[str, float]:
+    """The side's latency rows, in milliseconds, by row label."""
+    rows = {f"first values event p{p} (ms)": percentile_ms(side.first_values, p) for p in (50, 99)}
+    for streams, result in side.fan_outs.items():
+        for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
+            rows[f"emit to client {name}, {streams_label(streams)} (ms)"] = percentile_ms(
+                result.latencies, p
             )
-        )
-    return table
+    return rows
 
 
-def print_table(sides: dict[str, Side], relay_rate: float | None) -> None:
-    def cell(number: float | None, decimals: int) -> str:
-        return "-" if number is None else f"{number:,.{decimals}f}"
-
+def print_table(ours: dict[str, float], theirs: dict[str, float]) -> None:
     lines = [["metric", "ours", "theirs", "theirs/ours", "target (ours)"]]
-    for row in rows(sides, relay_rate):
-        # Every ratio row is a latency: theirs/ours > 1 means ours is faster.
-        ratio = f"{row.theirs / row.ours:.1f}x" if row.ours and row.theirs is not None else ""
-        verdict = {True: "met", False: "MISSED", None: ""}[row.meets]
+    for label in dict.fromkeys([*ours, *theirs]):
+        mine, peer = ours.get(label), theirs.get(label)
+        target = TARGETS.get(label)
         lines.append(
             [
-                row.label,
-                cell(row.ours, row.decimals),
-                cell(row.theirs, row.decimals),
-                ratio,
-                f"{row.target} {verdict}".strip(),
+                label,
+                _number(mine),
+                _number(peer),
+                # Every row both sides have is a latency: theirs/ours > 1 means ours is faster.
+                f"{peer / mine:.1f}x" if mine and peer is not None else "",
+                "" if target is None else f"{target} {_verdict(target, mine)}".rstrip(),
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
@@ -342,8 +330,20 @@ def print_table(sides: dict[str, Side], relay_rate: float | None) -> None:
             print("-" * (sum(widths) + 2 * (len(widths) - 1)))
 
 
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
+
+
+def _verdict(target: Target, value: float | None) -> str:
+    if value is None:
+        return ""
+    return "met" if target.met(value) else "MISSED"
+
+
 def print_notes(
-    sides: dict[str, Side], relay_rate: float | None, load_before: tuple[float, float, float]
+    sides: dict[str, Side], ours: dict[str, float], load_before: tuple[float, float, float]
 ) -> None:
     print(
         "\ntheirs/ours > 1: ours is faster. Emit to client = client arrival time - time.time()"
@@ -357,18 +357,21 @@ def print_notes(
         for streams, result in side.fan_outs.items():
             missing = result.sent - result.received
             print(
-                f"  {streams} stream(s): {result.received:,}/{result.sent:,} chunks arrived"
+                f"  {streams_label(streams)}: {result.received:,}/{result.sent:,} chunks arrived"
                 + (f" ({missing:,} MISSING)" if missing else "")
                 + f"; this client used {result.client_cpu_share:.0%} of a core while they"
-                f" arrived, all {psutil.cpu_count()} CPUs were {result.machine_cpu_percent:.0f}% busy"
+                f" arrived, all {psutil.cpu_count()} CPUs were"
+                f" {result.machine_cpu_percent:.0f}% busy"
             )
-    verdicts = [
-        f"{row.label.split(' (')[0]} {row.target}: {'met' if row.meets else 'MISSED'}"
-        for row in rows(sides, relay_rate)
-        if row.meets is not None
-    ]
-    if verdicts:
-        print("targets (ours): " + "; ".join(verdicts))
+    if ours:
+        print(
+            "targets (ours): "
+            + "; ".join(
+                f"{label.split(' (')[0]} {target}: {_verdict(target, ours[label])}"
+                for label, target in TARGETS.items()
+                if label in ours
+            )
+        )
     print(
         "load average (1, 5, 15 min): before "
         + " ".join(f"{v:.2f}" for v in load_before)
