@@ -77,7 +77,9 @@ def run_fleet(url: str, workers: int, runs: int, poll_interval: float, logs: Pat
         raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]}")
     starts = [datetime.fromisoformat(run["created_at"]) for run in finished]
     ends = [datetime.fromisoformat(run["updated_at"]) for run in finished]
-    latencies = [(end - start).total_seconds() * 1000 for start, end in zip(starts, ends, strict=True)]
+    latencies = [
+        (end - start).total_seconds() * 1000 for start, end in zip(starts, ends, strict=True)
+    ]
     span = (max(ends) - min(starts)).total_seconds()
     return {
         "runs/s": runs / span,
