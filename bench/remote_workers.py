@@ -4,8 +4,9 @@ created through the official ``langgraph-sdk``, against our server as ``make dev
 Prints one table:
 
 - runs/s and end-to-end latency p50/p99 of a two-node graph (``remote_hello`` of
-  tests/e2e/remote_worker.py) with 1 and 4 SDK worker processes. Latency is the server's own
-  clock: a run's ``created_at`` to its final ``updated_at``. Runs are created in one batch.
+  tests/e2e/remote_worker.py) with 1 and 4 SDK worker processes. Runs are created in one batch
+  (throughput; their latency, a run's ``created_at`` to its final ``updated_at`` on the server's
+  clock, is mostly queueing), then waited for one at a time (latency with an idle fleet).
   First with the SDK's defaults: it sleeps ``poll_interval`` (1 s) after every poll and takes
   one task per poll, so each worker starts at most one run per second, whatever the server
   does; then with ``poll_interval=0.01``, to show what the server sustains when the workers ask
@@ -49,8 +50,11 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run_fleet(url: str, workers: int, runs: int, poll_interval: float, logs: Path) -> dict:
-    """*workers* SDK processes; *runs* runs created at once; their throughput and latency."""
+def run_fleet(
+    url: str, workers: int, runs: int, poll_interval: float, logs: Path, alone: int
+) -> dict:
+    """*workers* SDK processes; *runs* runs created at once (throughput, and latency under that
+    burst), then *alone* runs one at a time (``runs.wait``: latency with an idle fleet)."""
     names = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(workers)]
     fleet: list[Process] = [
         start_remote_worker(
@@ -69,6 +73,13 @@ def run_fleet(url: str, workers: int, runs: int, poll_interval: float, logs: Pat
             for run in created:
                 client.runs.join(run["thread_id"], run["run_id"])
                 finished.append(client.runs.get(run["thread_id"], run["run_id"]))
+            one_at_a_time = []
+            for _ in range(alone):
+                started = time.perf_counter()
+                result = client.runs.wait(None, "remote_hello", input={"name": "bench"})
+                one_at_a_time.append((time.perf_counter() - started) * 1000)
+                if result.get("farewell") != "bye":
+                    raise RuntimeError(f"unexpected result {result!r}")
     finally:
         for process in fleet:
             process.stop()
@@ -85,6 +96,8 @@ def run_fleet(url: str, workers: int, runs: int, poll_interval: float, logs: Pat
         "runs/s": runs / span,
         "p50 ms": percentile(latencies, 50),
         "p99 ms": percentile(latencies, 99),
+        "alone p50 ms": percentile(one_at_a_time, 50),
+        "alone p99 ms": percentile(one_at_a_time, 99),
     }
 
 
@@ -140,6 +153,7 @@ def main() -> None:
     parser.add_argument("--runs-per-worker", type=int, default=15, help="at the SDK's 1 s poll")
     parser.add_argument("--tuned-runs", type=int, default=300, help="at poll_interval=0.01")
     parser.add_argument("--polls", type=int, default=300)
+    parser.add_argument("--alone", type=int, default=10, help="runs waited for one at a time")
     args = parser.parse_args()
 
     rows = []
@@ -148,18 +162,28 @@ def main() -> None:
             for workers in (1, 4):
                 runs = args.runs_per_worker * workers if poll_interval == 1.0 else args.tuned_runs
                 print(f"measuring {workers} worker(s), {label} ...", file=sys.stderr, flush=True)
-                figures = run_fleet(ours.url, workers, runs, poll_interval, Path(logs))
+                figures = run_fleet(
+                    ours.url, workers, runs, poll_interval, Path(logs), alone=args.alone
+                )
                 rows.append((f"{workers} worker(s), {label}, {runs} runs", figures))
         print("measuring poll latency ...", file=sys.stderr, flush=True)
         polls = poll_latency(ours.url, args.polls)
 
-    header = f"{'remote workers (2-node graph)':<46}{'runs/s':>9}{'p50 ms':>10}{'p99 ms':>10}"
+    header = (
+        f"{'remote workers (2-node graph)':<46}{'runs/s':>9}{'burst p50':>11}{'burst p99':>11}"
+        f"{'alone p50':>11}{'alone p99':>11}"
+    )
     print(header)
     print("-" * len(header))
-    for label, figures in rows:
+    for label, f in rows:
         print(
-            f"{label:<46}{figures['runs/s']:>9.2f}{figures['p50 ms']:>10.0f}{figures['p99 ms']:>10.0f}"
+            f"{label:<46}{f['runs/s']:>9.2f}{f['p50 ms']:>11.0f}{f['p99 ms']:>11.0f}"
+            f"{f['alone p50 ms']:>11.0f}{f['alone p99 ms']:>11.0f}"
         )
+    print(
+        "(ms; burst: all runs created at once, latency = created_at to final updated_at on the"
+        "\nserver's clock, queueing included; alone: one runs.wait at a time, on the client)"
+    )
     print()
     header = f"{'server latency, one client':<46}{'p50 ms':>10}{'p99 ms':>10}"
     print(header)

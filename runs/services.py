@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from duragraph_site import ids
+from duragraph_site.db.connections import binding_cursor
 from duragraph_site.errors import Conflict, IllegalTransition, InvalidInput, NotFound, StaleLease
 from events import context as event_context
 from events import metrics as event_metrics
@@ -296,7 +297,7 @@ def run_record_output(
         "payloads": [orjson.dumps(event.to_payload()).decode() for event in events],
         "metadata": orjson.dumps({**event_context.current(), "lease_epoch": lease_epoch}).decode(),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), binding_cursor() as cursor:
         cursor.execute(queries["append_run_output"], params)
         if cursor.fetchone() is None:
             raise StaleLease(f"run {run_id} is no longer running under lease epoch {lease_epoch}")
@@ -368,7 +369,7 @@ def _fence_params(
 
 
 def _fenced_thread_write(query: str, params: dict[str, Any]) -> None:
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), binding_cursor() as cursor:
         cursor.execute(queries[query], params)
         if cursor.fetchone() is None:
             raise StaleLease(

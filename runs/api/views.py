@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import orjson
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -43,6 +42,7 @@ from duragraph_site.errors import BadRequest, DuraGraphError, InvalidInput
 from runs import crons, payloads, selectors, services
 from runs.domain import CancelAction, RunStatus
 from runs.models import Run
+from runs.streams import db_call
 from runs.waiting import waiter
 
 KEEPALIVE_SECONDS = 5.0
@@ -207,7 +207,7 @@ async def _result_when_over(
     """Newlines while the run is active, then its result as JSON."""
     try:
         async with waiter.awatching(run_id) as ended:
-            while not await sync_to_async(selectors.run_is_over)(run_id):
+            while not await db_call(selectors.run_is_over, run_id):
                 try:
                     await asyncio.wait_for(ended.wait(), KEEPALIVE_SECONDS)
                 except TimeoutError:
@@ -215,9 +215,9 @@ async def _result_when_over(
                 ended.clear()
     except asyncio.CancelledError:
         if cancel_on_disconnect:  # the client went away (LangGraph's on_disconnect="cancel")
-            await sync_to_async(_cancel_quietly)(run_id)
+            await db_call(_cancel_quietly, run_id)
         raise
-    result = await sync_to_async(selectors.run_result)(run_id, thread_id)
+    result = await db_call(selectors.run_result, run_id, thread_id)
     yield orjson.dumps(result)
 
 
