@@ -8,7 +8,6 @@ event id, as many messages on the run's subject as the run has output events).
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
@@ -17,19 +16,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import nats
-import nats.js.errors
 import psycopg
 import pytest
 from django.db import connection
 
 from duragraph_site.embedded import free_port, nats_server_binary, wait_for_port
-from events import relay
 from events.models import Event, Outbox
 from runs.domain import RunOutputStreamed
 from tests.e2e.processes import Process, start, wait_for
+from tests.jetstream import count, messages
 
 pytestmark = pytest.mark.e2e
 
@@ -76,44 +72,6 @@ def nats_server(tmp_path) -> NatsServer:
     server = NatsServer(store_dir=tmp_path / "nats").start()
     yield server
     server.stop()
-
-
-def jetstream(nats_url: str, work) -> Any:
-    async def main() -> Any:
-        nc = await nats.connect(nats_url)
-        try:
-            return await work(nc.jetstream())
-        finally:
-            await nc.close()
-
-    return asyncio.run(main())
-
-
-def published_messages(nats_url: str, subject: str) -> list[Any]:
-    """Every message of the DURAGRAPH stream on *subject*, in stream order."""
-
-    async def read(js) -> list[Any]:
-        found, seq = [], 1
-        while True:
-            try:
-                msg = await js.get_msg(relay.STREAM_NAME, seq=seq, subject=subject, next=True)
-            except nats.js.errors.NotFoundError:
-                return found
-            found.append(msg)
-            seq = msg.seq + 1
-
-    return jetstream(nats_url, read)
-
-
-def stored_count(nats_url: str, subject: str) -> int:
-    async def read(js) -> int:
-        try:
-            info = await js.stream_info(relay.STREAM_NAME, subjects_filter=subject)
-        except nats.js.errors.NotFoundError:
-            return 0
-        return sum((info.state.subjects or {}).values())
-
-    return jetstream(nats_url, read)
 
 
 # -- the relay process -----------------------------------------------------------------------
@@ -233,7 +191,7 @@ def outbox_drained(runs: list[StreamingRun]) -> bool:
 def assert_each_event_published_once(nats_url: str, runs: list[StreamingRun]) -> None:
     """JetStream holds every event of these runs' streams once, and no message twice."""
     stored: dict[str, list[int]] = {}
-    for message in published_messages(nats_url, "duragraph.>"):
+    for message in messages(nats_url, "duragraph.>"):
         stored.setdefault(message.subject, []).append(int(message.headers["Nats-Msg-Id"]))
     every_msg_id = [msg_id for ids in stored.values() for msg_id in ids]
     assert len(every_msg_id) == len(set(every_msg_id)), "a message was stored twice"
@@ -249,7 +207,7 @@ def assert_each_event_published_once(nats_url: str, runs: list[StreamingRun]) ->
         assert set(msg_ids) == event_ids, (
             f"{subject}: missing {sorted(event_ids - set(msg_ids))[:5]}"
         )
-        assert stored_count(nats_url, subject) == len(event_ids)
+        assert count(nats_url, subject) == len(event_ids)
 
 
 # -- the scenarios ---------------------------------------------------------------------------
@@ -265,7 +223,7 @@ def test_relay_killed_between_publish_and_commit_publishes_nothing_twice(
             blocker.execute("LOCK TABLE events_outbox IN SHARE MODE")
             first = relays("first")
             wait_for(
-                lambda: stored_count(nats_server.url, "duragraph.>") >= 100,
+                lambda: count(nats_server.url, "duragraph.>") >= 100,
                 timeout=30,
                 what="the first batch to reach JetStream",
             )

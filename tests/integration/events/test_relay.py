@@ -6,7 +6,6 @@ connections, as in production.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -16,8 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import nats
-import nats.js.errors
 import psycopg
 import pytest
 from django.core.management import CommandError, call_command
@@ -30,6 +27,7 @@ from events.domain import DomainEvent
 from events.models import Event, Outbox
 from runs import services as run_services
 from runs.domain import RunOutputStreamed
+from tests.jetstream import count, messages, with_jetstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,43 +69,6 @@ def rows_of(stream: store.Stream) -> list[Outbox]:
 
 def relay_once(nats_url: str, **config: Any) -> relay.RelayStats:
     return relay.run(nats_url=nats_url, once=True, **config)
-
-
-def with_jetstream(nats_url: str, work: Callable[[Any], Any]) -> Any:
-    async def main() -> Any:
-        nc = await nats.connect(nats_url)
-        try:
-            return await work(nc.jetstream())
-        finally:
-            await nc.close()
-
-    return asyncio.run(main())
-
-
-def messages(nats_url: str, subject: str) -> list[Any]:
-    """Every message of the DURAGRAPH stream on *subject* (wildcards allowed), in stream order."""
-
-    async def read(js) -> list[Any]:
-        found, seq = [], 1
-        while True:
-            try:
-                msg = await js.get_msg(relay.STREAM_NAME, seq=seq, subject=subject, next=True)
-            except nats.js.errors.NotFoundError:
-                return found
-            found.append(msg)
-            seq = msg.seq + 1
-
-    return with_jetstream(nats_url, read)
-
-
-def count(nats_url: str, subject: str) -> int:
-    """How many messages the DURAGRAPH stream holds on *subject*."""
-
-    async def read(js) -> int:
-        info = await js.stream_info(relay.STREAM_NAME, subjects_filter=subject)
-        return sum((info.state.subjects or {}).values())
-
-    return with_jetstream(nats_url, read)
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 20, what: str) -> None:
