@@ -5,7 +5,7 @@ the browser paths (``/``, ``/admin/``, ``/static/``, ``/docs``, ``/dashboard``) 
 ``ASGIHandler`` with the full ``MIDDLEWARE`` (sessions, CSRF, auth, whitenoise...), everything
 else (the LangGraph API at the root and under ``/api/v1/``, ``/ok``, ``/health``, ``/info``,
 ``/metrics``, ``/openapi.json``) to the lean :class:`~duragraph_site.handlers.APIHandler` with
-``API_MIDDLEWARE``.
+``API_MIDDLEWARE``. WebSockets from another site's pages are refused (``duragraph_site.origins``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from duragraph_site.handlers import APIHandler, is_browser_path  # noqa: E402
+from duragraph_site.origins import BrowserOriginGuard  # noqa: E402
 from runs import consumers  # noqa: E402
 
 if TYPE_CHECKING:
@@ -52,6 +53,6 @@ async def http_app(
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": BrowserOriginGuard(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -117,3 +117,35 @@ def test_thread_socket_follows_runs_and_unknown_ids_are_refused(stack):
     assert [m["event"] for m in received] == ["metadata", "values", "values", "values", "metadata"]
     assert received[-1]["data"]["status"] == "run_done"
     assert code == 4404 and refused[0]["event"] == "error"
+
+
+def test_sockets_from_another_sites_pages_are_refused(stack):
+    """Browsers send the page's origin and no CORS applies to WebSockets: a page elsewhere must
+    not be able to read runs (cross-site WebSocket hijacking). The server's own pages can."""
+    ws_url = stack.url.replace("http://", "ws://")
+    own_origin = stack.url  # http://127.0.0.1:<port>, what the browser sends for our pages
+
+    async def go() -> tuple[int, list[dict]]:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+            thread = (await http.post("/threads", json={})).json()
+            url = f"{ws_url}/ws/threads/{thread['thread_id']}"
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(url, origin="http://evil.example", open_timeout=10):
+                    pass
+            received: list[dict] = []
+            async with websockets.connect(url, origin=own_origin, open_timeout=10) as socket:
+                await asyncio.sleep(0.5)  # live only: let it subscribe
+                await http.post(
+                    f"/threads/{thread['thread_id']}/runs/wait",
+                    json={"assistant_id": "writer", "input": {"items": []}},
+                )
+                async with asyncio.timeout(20):
+                    async for message in socket:
+                        received.append(json.loads(message))
+                        if received[-1]["data"].get("status") == "run_done":
+                            break
+            return refused.value.response.status_code, received
+
+    status, received = asyncio.run(go())
+    assert status == 403
+    assert received[0]["event"] == "metadata" and received[-1]["data"]["status"] == "run_done"
