@@ -90,13 +90,6 @@ class EmbeddedPostgres:
         """A libpq URL for *database* on this cluster (what child processes get as DATABASE_URL)."""
         return f"postgresql://{PG_USER}@/{database}?host={self.socket_dir}"
 
-    def stop(self) -> None:
-        """Stop the server now, whoever else is attached (used by ``manage.py dev`` on exit)."""
-        with _file_lock(self._lock_path):
-            self._write_clients([])
-            self._pg_ctl_stop()
-        self._socket_dir = None
-
     # -- attach / detach -------------------------------------------------------------------
     def _attach(self) -> Path:
         _quiet_platformdirs()
@@ -118,17 +111,33 @@ class EmbeddedPostgres:
         with _file_lock(self._lock_path):
             clients = [p for p in self._read_clients() if p != os.getpid() and _pid_alive(p)]
             self._write_clients(clients)
-            if not clients:
+            if clients:
+                logger.info("embedded PostgreSQL left running for processes %s", clients)
+            else:
                 self._pg_ctl_stop()
 
-    def _pg_ctl_stop(self) -> None:
-        if not (self.pgdata / "postmaster.pid").exists():
+    def _pg_ctl_stop(self, timeout: float = 30.0) -> None:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
             return
         from pgserver._commands import pg_ctl
 
         user = "pgserver" if os.geteuid() == 0 else None
-        with contextlib.suppress(subprocess.CalledProcessError):
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
+        try:
+            pg_ctl(
+                ["-w", "-t", str(int(timeout)), "-m", "fast", "stop"], pgdata=self.pgdata, user=user
+            )
+            return
+        except (subprocess.CalledProcessError, OSError) as error:
+            logger.warning("pg_ctl stop failed (%s); signalling the postmaster directly", error)
+        # What pg_ctl does: SIGINT is PostgreSQL's fast shutdown; it removes its pid file last.
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+        except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+            return  # gone already, or a stale file the next start replaces
+        deadline = time.monotonic() + timeout
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _read_clients(self) -> list[int]:
         try:

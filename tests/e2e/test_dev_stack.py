@@ -94,7 +94,7 @@ def test_dev_runs_everything_and_restarts_on_the_same_data(tmp_path):
     assert "password:" in output  # printed on first start only
     assert not any(c.is_running() for c in children)
     assert not (home / "pgdata" / "postmaster.pid").exists(), (
-        "PostgreSQL still running after Ctrl-C"
+        f"PostgreSQL still running after Ctrl-C; the stack printed:\n{output}"
     )
 
     second = start_dev(home, port)
