@@ -49,6 +49,26 @@ async def _receive_all(url: str, timeout: float = 30) -> tuple[list[dict], int |
     return messages, code
 
 
+async def _one_run_through_thread_socket(
+    http: httpx.AsyncClient, url: str, thread_id: str, origin: str | None = None
+) -> list[dict]:
+    """Opens the thread socket at *url*, runs ``writer`` on the thread, and returns what the
+    socket pushed up to that run's ``run_done``."""
+    received: list[dict] = []
+    async with websockets.connect(url, origin=origin, open_timeout=10) as socket:
+        await asyncio.sleep(0.5)  # live only: let it subscribe
+        await http.post(
+            f"/threads/{thread_id}/runs/wait",
+            json={"assistant_id": "writer", "input": {"items": []}},
+        )
+        async with asyncio.timeout(20):
+            async for message in socket:
+                received.append(json.loads(message))
+                if received[-1]["data"].get("status") == "run_done":
+                    return received
+    return received
+
+
 def test_run_socket_pushes_the_run_events_live(stack):
     ws_url = stack.url.replace("http://", "ws://")
 
@@ -96,20 +116,9 @@ def test_thread_socket_follows_runs_and_unknown_ids_are_refused(stack):
     async def go() -> tuple[list[dict], list[dict], int | None]:
         async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
             thread = (await http.post("/threads", json={})).json()
-            received: list[dict] = []
-            async with websockets.connect(
-                f"{ws_url}/ws/threads/{thread['thread_id']}", open_timeout=10
-            ) as socket:
-                await asyncio.sleep(0.5)  # live only: let it subscribe
-                await http.post(
-                    f"/threads/{thread['thread_id']}/runs/wait",
-                    json={"assistant_id": "writer", "input": {"items": []}},
-                )
-                async with asyncio.timeout(20):
-                    async for message in socket:
-                        received.append(json.loads(message))
-                        if received[-1]["data"].get("status") == "run_done":
-                            break
+            received = await _one_run_through_thread_socket(
+                http, f"{ws_url}/ws/threads/{thread['thread_id']}", thread["thread_id"]
+            )
             refused, code = await _receive_all(f"{ws_url}/ws/runs/{thread['thread_id']}")
             return received, refused, code
 
@@ -132,18 +141,9 @@ def test_sockets_from_another_sites_pages_are_refused(stack):
             with pytest.raises(websockets.InvalidStatus) as refused:
                 async with websockets.connect(url, origin="http://evil.example", open_timeout=10):
                     pass
-            received: list[dict] = []
-            async with websockets.connect(url, origin=own_origin, open_timeout=10) as socket:
-                await asyncio.sleep(0.5)  # live only: let it subscribe
-                await http.post(
-                    f"/threads/{thread['thread_id']}/runs/wait",
-                    json={"assistant_id": "writer", "input": {"items": []}},
-                )
-                async with asyncio.timeout(20):
-                    async for message in socket:
-                        received.append(json.loads(message))
-                        if received[-1]["data"].get("status") == "run_done":
-                            break
+            received = await _one_run_through_thread_socket(
+                http, url, thread["thread_id"], origin=own_origin
+            )
             return refused.value.response.status_code, received
 
     status, received = asyncio.run(go())
