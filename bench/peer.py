@@ -34,6 +34,8 @@ from types import TracebackType
 import httpx
 import psutil
 
+from duragraph_site import embedded
+
 ROOT = Path(__file__).resolve().parent.parent
 LANGGRAPH_VENV = ROOT / ".bench" / "langgraph-venv"
 LANGGRAPH_CLI = "langgraph-cli[inmem]==0.4.40"
@@ -66,6 +68,15 @@ class Server:
         if self.workdir is not None:
             self.workdir.cleanup()
             self.workdir = None
+
+    def database_url(self) -> str:
+        """A libpq URL for the embedded PostgreSQL of a server :func:`start_ours` started, read
+        from its ``postmaster.pid`` (line 5 is the socket directory), without attaching to it."""
+        if self.workdir is None:
+            raise RuntimeError(f"{self.name} was not started here: its database is unknown")
+        pid_file = Path(self.workdir.name) / "home" / "pgdata" / "postmaster.pid"
+        socket_dir = pid_file.read_text().splitlines()[4]
+        return f"postgresql://{embedded.PG_USER}@/{embedded.PG_DATABASE}?host={socket_dir}"
 
     def processes(self) -> list[psutil.Process]:
         """What this server runs: its process tree, and the trees of daemons that name its

@@ -17,6 +17,9 @@ Prints one table:
   JetStream, NATS to daphne, SSE to the client). Under the table: the share of a core this client
   process used while chunks arrived (near 100 % would mean the client, not the server, sets the
   pace);
+- **first event by hop** (ours): each first-event run's time split, from the event log, into
+  the API writing ``RunCreated``, the executor claiming it, the executor writing the first
+  ``values`` chunk, the relay getting it acknowledged by JetStream, and daphne delivering it;
 - **relay**: events/s one relay publishes into JetStream in batches of 500 (bench/relay.py's
   fill and drain, 20,000 events, throwaway ``test_*`` database on the configured PostgreSQL and
   an embedded nats-server). Ours only.
@@ -102,27 +105,88 @@ def percentile_ms(seconds: list[float], p: float) -> float:
 
 
 # -- first event ----------------------------------------------------------------------------
-def first_values_latency(client: SyncLangGraphClient, thread_id: str) -> float:
-    """Seconds from the ``runs.stream`` call to its first ``values`` part; reads the rest."""
-    started = time.perf_counter()
-    first = None
+@dataclass(frozen=True)
+class FirstEvent:
+    """One first-event run: its id and the client's wall clock around it."""
+
+    run_id: str
+    called_at: float  # time.time() just before runs.stream
+    first_values_at: float  # time.time() when the first values part arrived
+
+    @property
+    def latency(self) -> float:
+        return self.first_values_at - self.called_at
+
+
+def first_values_run(client: SyncLangGraphClient, thread_id: str) -> FirstEvent:
+    """One ``runs.stream`` call, timed to its first ``values`` part; reads the rest."""
+    called_at = time.time()
+    run_id = first_at = None
     for part in client.runs.stream(thread_id, "noop3", input={"steps": 0}, stream_mode="values"):
-        if first is None and part.event == "values":
-            first = time.perf_counter() - started
-    if first is None:
-        raise RuntimeError(f"run on thread {thread_id} streamed no values event")
-    return first
+        if run_id is None and part.event == "metadata":
+            run_id = part.data["run_id"]
+        if first_at is None and part.event == "values":
+            first_at = time.time()
+    if first_at is None or run_id is None:
+        raise RuntimeError(f"run on thread {thread_id} streamed no metadata or values event")
+    return FirstEvent(run_id=run_id, called_at=called_at, first_values_at=first_at)
 
 
-def first_values(url: str, count: int) -> list[float]:
+def first_values(url: str, count: int) -> list[FirstEvent]:
     with get_sync_client(url=url, api_key=None) as client:
-        latencies = []
+        runs = []
         for index in range(FIRST_EVENT_WARMUP + count):
             thread_id = client.threads.create()["thread_id"]
-            latency = first_values_latency(client, thread_id)
+            run = first_values_run(client, thread_id)
             if index >= FIRST_EVENT_WARMUP:
-                latencies.append(latency)
-    return latencies
+                runs.append(run)
+    return runs
+
+
+#: Where our first-event time goes, from the event log: each event's ``created_at`` is stamped
+#: by the process that writes it, just before its transaction commits; the outbox row's
+#: ``published_at`` once JetStream acknowledged it. Same machine, same clock.
+HOPS_SQL = """
+SELECT e.stream_id::text, e.type, extract(epoch FROM e.created_at)::float8,
+       extract(epoch FROM o.published_at)::float8
+FROM events_event e LEFT JOIN events_outbox o ON o.event_id = e.id
+WHERE e.stream_type = 'run' AND e.stream_id = ANY(%(run_ids)s::uuid[])
+  AND (e.type IN ('RunCreated', 'RunStarted')
+       OR (e.type = 'RunOutputStreamed' AND e.payload->>'mode' = 'values'))
+ORDER BY e.stream_id, e.version
+"""
+HOPS = (
+    ("API: request -> RunCreated written", "called", "RunCreated"),
+    ("executor: NOTIFY -> claimed (RunStarted)", "RunCreated", "RunStarted"),
+    ("executor: claim -> first values chunk written", "RunStarted", "values"),
+    ("relay: written -> acknowledged by JetStream", "values", "published"),
+    ("daphne: NATS -> SSE -> client", "published", "arrived"),
+)
+
+
+def first_event_hops(database_url: str, runs: list[FirstEvent]) -> dict[str, list[float]]:
+    """Seconds spent in each hop of :data:`HOPS`, per run (runs the relay already pruned, or
+    whose stamps are missing, are left out)."""
+    import psycopg
+
+    stamps: dict[str, dict[str, float]] = {
+        run.run_id: {"called": run.called_at, "arrived": run.first_values_at} for run in runs
+    }
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(HOPS_SQL, {"run_ids": list(stamps)}).fetchall()
+    for run_id, event_type, created_at, published_at in rows:
+        marks = stamps[run_id]
+        name = "values" if event_type == "RunOutputStreamed" else event_type
+        if name not in marks:  # the first of each: the input values
+            marks[name] = created_at
+            if name == "values" and published_at is not None:
+                marks["published"] = published_at
+    hops: dict[str, list[float]] = {label: [] for label, _, _ in HOPS}
+    for marks in stamps.values():
+        if all(start in marks and end in marks for _, start, end in HOPS):
+            for label, start, end in HOPS:
+                hops[label].append(marks[end] - marks[start])
+    return hops
 
 
 # -- emit to client -------------------------------------------------------------------------
@@ -243,22 +307,25 @@ def relay_throughput() -> float:
 # -- running and printing -------------------------------------------------------------------
 @dataclass
 class Side:
-    """What one server measured: first-event latencies (s), and a fan-out per stream count."""
+    """What one server measured: first-event runs, and a fan-out per stream count; for ours,
+    the first-event time by hop (seconds per run, from the event log)."""
 
-    first_values: list[float]
+    first_values: list[FirstEvent]
     fan_outs: dict[int, FanOut]
+    hops: dict[str, list[float]] = field(default_factory=dict)
 
 
 def measure(server: Server, first_events: int, ticks: int) -> Side:
     """First events, then a ticker run per stream count, on a running *server*."""
     print(f"measuring {server.name}: {first_events} first events ...", file=sys.stderr, flush=True)
-    latencies = first_values(server.url, first_events)
+    runs = first_values(server.url, first_events)
+    hops = first_event_hops(server.database_url(), runs) if server.name == "ours" else {}
     asyncio.run(fan_out(server.url, 1, 5, join_seconds=0.5))  # warm-up: loads the ticker graph
     fan_outs = {}
     for streams in STREAM_COUNTS:
         print(f"measuring {server.name}: {streams_label(streams)} ...", file=sys.stderr, flush=True)
         fan_outs[streams] = asyncio.run(fan_out(server.url, streams, ticks))
-    return Side(first_values=latencies, fan_outs=fan_outs)
+    return Side(first_values=runs, fan_outs=fan_outs, hops=hops)
 
 
 def main() -> None:
@@ -293,7 +360,8 @@ def main() -> None:
 
 def figures(side: Side) -> dict[str, float]:
     """The side's latency rows, in milliseconds, by row label."""
-    rows = {f"first values event p{p} (ms)": percentile_ms(side.first_values, p) for p in (50, 99)}
+    latencies = [run.latency for run in side.first_values]
+    rows = {f"first values event p{p} (ms)": percentile_ms(latencies, p) for p in (50, 99)}
     for streams, result in side.fan_outs.items():
         for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
             rows[f"emit to client {name}, {streams_label(streams)} (ms)"] = percentile_ms(
@@ -342,6 +410,20 @@ def _verdict(target: Target, value: float | None) -> str:
     return "met" if target.met(value) else "MISSED"
 
 
+def print_hops(side: Side | None) -> None:
+    """Ours: where the first-event time goes, hop by hop (p50/p99 of each hop on its own)."""
+    if side is None or not side.hops:
+        return
+    counted = min(len(values) for values in side.hops.values())
+    width = max(len(label) for label in side.hops)
+    print(f"\nours: first values event by hop, from the event log ({counted} runs)")
+    print(f"{'hop':<{width}}  {'p50 ms':>7}  {'p99 ms':>7}")
+    for label, seconds in side.hops.items():
+        if seconds:
+            p50, p99 = percentile_ms(seconds, 50), percentile_ms(seconds, 99)
+            print(f"{label:<{width}}  {p50:>7.1f}  {p99:>7.1f}")
+
+
 def print_notes(
     sides: dict[str, Side], ours: dict[str, float], load_before: tuple[float, float, float]
 ) -> None:
@@ -363,6 +445,7 @@ def print_notes(
                 f" arrived, all {psutil.cpu_count()} CPUs were"
                 f" {result.machine_cpu_percent:.0f}% busy"
             )
+    print_hops(sides.get("ours"))
     if ours:
         print(
             "targets (ours): "
