@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -167,8 +168,6 @@ HOPS = (
 def first_event_hops(database_url: str, runs: list[FirstEvent]) -> dict[str, list[float]]:
     """Seconds spent in each hop of :data:`HOPS`, per run (runs the relay already pruned, or
     whose stamps are missing, are left out)."""
-    import psycopg
-
     stamps: dict[str, dict[str, float]] = {
         run.run_id: {"called": run.called_at, "arrived": run.first_values_at} for run in runs
     }
