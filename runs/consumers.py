@@ -13,6 +13,7 @@ ids are the SSE ids. An unknown run or thread, or a bad parameter, closes the so
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -35,7 +36,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_INVALID = 4422
 
 
-class _StreamConsumer(AsyncWebsocketConsumer):
+class _StreamConsumer(AsyncWebsocketConsumer, abc.ABC):
     """Accepts, then pumps :meth:`frames` to the socket from a task until they end or the
     client goes away."""
 
@@ -62,8 +63,9 @@ class _StreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         pass  # the stream is one-way; anything the client sends is ignored
 
+    @abc.abstractmethod
     async def frames(self) -> AsyncIterator[Frame | None] | None:
-        raise NotImplementedError
+        """The frames to send, or None for an unknown id (raises InvalidInput on bad input)."""
 
     def query(self) -> dict[str, list[str]]:
         return parse_qs(self.scope.get("query_string", b"").decode())

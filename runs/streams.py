@@ -31,6 +31,7 @@ Ids (the SSE ``id:``):
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -788,7 +789,7 @@ class Tap:
 
 
 # -- following -------------------------------------------------------------------------------
-class _Scope:
+class _Scope(abc.ABC):
     """What a followed stream is: its NATS subject, how to catch up from PostgreSQL, and how to
     take events (in order, once each)."""
 
@@ -797,12 +798,13 @@ class _Scope:
     #: How many events it took so far (each once).
     taken: int = 0
 
+    @abc.abstractmethod
     def load(self) -> list[StoredEvent]:  # synchronous: called through db_call
-        raise NotImplementedError
+        """Catch up from PostgreSQL: the events after those taken so far."""
 
+    @abc.abstractmethod
     def offer(self, event: StoredEvent) -> list[Frame] | None:
         """Frames for a live event; None when events are missing before it (catch up)."""
-        raise NotImplementedError
 
     def absorb(self, events: Iterable[StoredEvent]) -> list[Frame]:
         """Frames for events read from PostgreSQL (already-seen ones are skipped)."""

@@ -97,7 +97,7 @@ def server_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str
     """The environment of every process the e2e tests start: same database, test graphs."""
     with django_db_blocker.unblock():
         url = database_url()
-    # NATS only where a test asks for it (nats_server); the broker from CELERY_BROKER_URL when set
+    # NATS only where a test asks for it (nats_url); the broker from CELERY_BROKER_URL when set
     # (CI's Redis), else kombu's transport on the test database, with a queue of this run's own.
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     env.update(
@@ -208,27 +208,18 @@ def event_log(django_db_blocker):
     return load
 
 
-@dataclass
-class NatsServer:
-    """The NATS of the live-update tests; *embedded* (a ``duragraph_site.embedded.EmbeddedNats``)
-    is None when it comes from ``NATS_URL`` (then the tests that stop and restart NATS are
-    skipped); a test that restarts it puts the new one there."""
-
-    url: str
-    embedded: object | None
-
-
 @pytest.fixture(scope="package")
-def nats_server(tmp_path_factory) -> NatsServer:
-    """``NATS_URL`` from the environment when set, else an embedded nats-server on a free port."""
+def nats_url(tmp_path_factory) -> str:
+    """The NATS of the live-update tests: ``NATS_URL`` from the environment when set, else an
+    embedded nats-server on a free port. Shared: a test that stops NATS starts its own
+    (``tests.jetstream.ControlledNats``)."""
     if url := os.environ.get("NATS_URL"):
-        yield NatsServer(url=url, embedded=None)
+        yield url
         return
     from duragraph_site.embedded import EmbeddedNats
 
     nats = EmbeddedNats.start(tmp_path_factory.mktemp("nats"), preferred_port=None)
-    server = NatsServer(url=nats.url, embedded=nats)
     try:
-        yield server
+        yield nats.url
     finally:
-        server.embedded.stop()  # a test may have restarted it (a new process, same port)
+        nats.stop()

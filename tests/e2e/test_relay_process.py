@@ -9,67 +9,29 @@ event id, as many messages on the run's subject as the run has output events).
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import psycopg
 import pytest
 from django.db import connection
 
-from duragraph_site.embedded import free_port, nats_server_binary, wait_for_port
 from events.models import Event, Outbox
 from runs.domain import RunOutputStreamed
 from tests.e2e.processes import Process, start, wait_for
-from tests.jetstream import count, messages
+from tests.jetstream import ControlledNats, count, messages
 
 pytestmark = pytest.mark.e2e
 
 
 # -- NATS ------------------------------------------------------------------------------------
-@dataclass
-class NatsServer:
-    """nats-server with JetStream on a fixed port and store dir, so it can come back as it was."""
-
-    store_dir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> NatsServer:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js"]
-        self.process = subprocess.Popen(
-            [*argv, "-sd", str(self.store_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_for_port("127.0.0.1", self.port)
-        return self
-
-    def stop(self) -> None:
-        """SIGTERM (nats-server shuts down cleanly) and wait."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-
 @pytest.fixture
-def nats_server(tmp_path) -> NatsServer:
-    server = NatsServer(store_dir=tmp_path / "nats").start()
+def nats_server(tmp_path) -> ControlledNats:
+    """A nats-server of this test's own: stopped and started again (same port, same store)."""
+    server = ControlledNats(store_dir=tmp_path / "nats").start()
     yield server
     server.stop()
 

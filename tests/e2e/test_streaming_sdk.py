@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,7 +22,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 
 from duragraph_site.embedded import free_port
-from tests.e2e.conftest import ROOT, NatsServer, wait_until_ok
+from tests.e2e.conftest import wait_until_ok
 from tests.e2e.processes import Process, start, start_executor, wait_for
 from tests.e2e.record_reference_streams import (
     CASES,
@@ -32,32 +31,29 @@ from tests.e2e.record_reference_streams import (
     normalize_parts,
     run_case,
 )
+from tests.jetstream import ControlledNats
 
 pytestmark = pytest.mark.e2e
 
 REFERENCE = json.loads(FIXTURE.read_text())
-#: The relay is its own command (``events/relay.py``); without it NATS carries nothing.
-RELAY_COMMAND = ROOT / "events" / "management" / "commands" / "relay_outbox.py"
 
 
 @dataclass
 class LiveStack:
-    """daphne, an executor and, when the relay exists, NATS + ``relay_outbox``."""
+    """daphne, an executor and ``relay_outbox`` publishing to the NATS at *nats_url*."""
 
     url: str
     env: dict[str, str]
     daphne: Process
     executor: Process
-    relay: Process | None
-    nats: NatsServer | None
+    relay: Process
+    nats_url: str
 
 
-def start_live_stack(env: dict[str, str], nats: NatsServer, logs) -> LiveStack:
+def start_live_stack(env: dict[str, str], nats_url: str, logs) -> LiveStack:
     """Start the processes of a :class:`LiveStack` (the caller stops them: :func:`stop`)."""
-    relay = None
-    if RELAY_COMMAND.exists():
-        env = {**env, "NATS_URL": nats.url}
-        relay = start("relay", [sys.executable, "manage.py", "relay_outbox"], env, logs)
+    env = {**env, "NATS_URL": nats_url}
+    relay = start("relay", [sys.executable, "manage.py", "relay_outbox"], env, logs)
     port = free_port()
     daphne = start(
         "daphne",
@@ -70,26 +66,32 @@ def start_live_stack(env: dict[str, str], nats: NatsServer, logs) -> LiveStack:
     wait_until_ok(url, daphne.popen)
     executor = start_executor(env, logs, name="exec-stream", concurrency=4)
     return LiveStack(
-        url=url,
-        env=env,
-        daphne=daphne,
-        executor=executor,
-        relay=relay,
-        nats=nats if relay is not None else None,
+        url=url, env=env, daphne=daphne, executor=executor, relay=relay, nats_url=nats_url
     )
 
 
 def stop(stack: LiveStack) -> None:
     for process in (stack.executor, stack.daphne, stack.relay):
-        if process is not None:
-            process.stop()
+        process.stop()
 
 
 @pytest.fixture(scope="module")
-def stack(server_env, system_assistants, nats_server, tmp_path_factory):
-    live = start_live_stack(server_env, nats_server, tmp_path_factory.mktemp("streaming-logs"))
+def stack(server_env, system_assistants, nats_url, tmp_path_factory):
+    live = start_live_stack(server_env, nats_url, tmp_path_factory.mktemp("streaming-logs"))
     yield live
     stop(live)
+
+
+@pytest.fixture
+def stack_with_own_nats(server_env, system_assistants, tmp_path):
+    """A live stack on a nats-server of its own, which the test may stop and start again (the
+    shared one may be the machine's, from ``NATS_URL``)."""
+    nats = ControlledNats(store_dir=tmp_path / "nats").start()
+    (logs := tmp_path / "logs").mkdir()
+    live = start_live_stack(server_env, nats.url, logs)
+    yield live, nats
+    stop(live)
+    nats.stop()
 
 
 @pytest.fixture
@@ -363,27 +365,10 @@ NATS_EVENTS = 'duragraph_stream_events_total{source="nats"}'
 POSTGRES_EVENTS = 'duragraph_stream_events_total{source="postgres"}'
 
 
-def _restart_nats(nats: NatsServer) -> None:
-    """Start nats-server again on the same port and store (the clients reconnect to its URL)."""
-    from duragraph_site.embedded import EmbeddedNats, nats_server_binary, wait_for_port
-
-    old = nats.embedded
-    process = subprocess.Popen(
-        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(old.port), "-js", "-sd"]
-        + [str(old.store_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    wait_for_port("127.0.0.1", old.port)
-    nats.embedded = EmbeddedNats(store_dir=old.store_dir, port=old.port, process=process)
-
-
-def test_nats_stopped_mid_run_every_event_still_arrives(stack):
+def test_nats_stopped_mid_run_every_event_still_arrives(stack_with_own_nats):
     """NATS goes away mid-stream: the stream goes on from PostgreSQL without a gap or a
     duplicate, and live streams use NATS again once it is back."""
-    if stack.nats is None or stack.nats.embedded is None:
-        pytest.skip("needs the embedded NATS (not NATS_URL) and the relay")
+    stack, nats = stack_with_own_nats
     assert wait_for(
         lambda: _stream_once(stack) and _metric(stack, NATS_EVENTS) > 0,
         timeout=20,
@@ -403,7 +388,7 @@ def test_nats_stopped_mid_run_every_event_still_arrives(stack):
             for line in r.iter_lines():
                 lines.append(line)
                 if line == "event: custom" and lines.count(line) == 1:
-                    stack.nats.embedded.stop()  # mid-run, between two chunks
+                    nats.stop()  # mid-run, between two chunks
         served = [f for f in _frames(lines) if "event" in f]
         full = http.get(location, headers={"Last-Event-ID": "0"})
         everything = [f for f in _frames(full.text.splitlines()) if "event" in f]
@@ -411,7 +396,7 @@ def test_nats_stopped_mid_run_every_event_still_arrives(stack):
     assert [f["event"] for f in served].count("custom") == 3
     assert _metric(stack, POSTGRES_EVENTS) > from_postgres + 3, "served from PostgreSQL"
 
-    _restart_nats(stack.nats)
+    nats.start()  # same port, same store
     through_nats = _metric(stack, NATS_EVENTS)
     wait_for(
         lambda: _stream_once(stack) and _metric(stack, NATS_EVENTS) > through_nats,

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(server_env, system_assistants, nats_server, tmp_path_factory):
-    live = start_live_stack(server_env, nats_server, tmp_path_factory.mktemp("websocket-logs"))
+def stack(server_env, system_assistants, nats_url, tmp_path_factory):
+    live = start_live_stack(server_env, nats_url, tmp_path_factory.mktemp("websocket-logs"))
     yield live
     stop(live)
 
