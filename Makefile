@@ -23,9 +23,9 @@ test: $(STAMP)  ## the whole test suite (embedded PostgreSQL unless DATABASE_URL
 bench: $(STAMP)  ## every benchmark in bench/, printing tables of figures
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; echo; done
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the apps' dependency direction (import-linter contracts in pyproject.toml)
 	$(BIN)/pip install --quiet ruff==0.17.5
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/pip install --quiet ruff==0.17.5

@@ -13,18 +13,60 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from duragraph_site.errors import BadRequest, IllegalTransition, InvalidInput, NotFound
+from accounts.domain import DEFAULT_TENANT
+from duragraph_site.errors import (
+    BadRequest,
+    DuraGraphError,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+)
 from events.domain import DomainEvent, EventTypes, Recorded, check_sequence, require_json
 
 STREAM_TYPE = "assistant"
 DEFAULT_NAME = "Untitled"
 #: LangGraph's namespace for the uuid5 ids of graphs' default assistants.
 SYSTEM_ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+#: The tenant of the system assistants (a graph's default assistant, created by the server):
+#: none. Every tenant sees them and runs them; only an all-tenant caller changes them.
+SYSTEM_TENANT = ""
 
 
 def system_assistant_id(graph_id: str) -> uuid.UUID:
     """The id LangGraph gives the default assistant of a registered graph."""
     return uuid.uuid5(SYSTEM_ASSISTANT_NAMESPACE, graph_id)
+
+
+def legacy_tenant(assistant_id: uuid.UUID, graph_id: str) -> str:
+    """The tenant of an assistant created before tenants were recorded: a graph's default
+    assistant is a system one, anything else was the default tenant's."""
+    return SYSTEM_TENANT if assistant_id == system_assistant_id(graph_id) else DEFAULT_TENANT
+
+
+def visible_to(owner: str, tenant: str | None) -> bool:
+    """Whether an assistant of tenant *owner* is visible to a caller scoped to *tenant*
+    (None: every tenant)."""
+    return tenant is None or owner in (tenant, SYSTEM_TENANT)
+
+
+class SystemAssistantReadOnly(DuraGraphError):
+    """System assistants belong to no tenant: a tenant may read and run them, not change them."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+def require_changeable(state: AssistantState, tenant: str | None) -> None:
+    """NotFound for another tenant's assistant (as for an unknown id); 403 for a system
+    assistant changed by a tenant-scoped caller."""
+    if tenant is None or state.tenant == tenant:
+        return
+    if state.tenant == SYSTEM_TENANT:
+        raise SystemAssistantReadOnly(
+            f"Assistant {state.assistant_id} is a system assistant (the default assistant of "
+            f"graph {state.graph_id!r}): it can be read and run, not changed or deleted"
+        )
+    raise NotFound(f"Assistant {state.assistant_id} not found")
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -36,6 +78,9 @@ class AssistantCreated(DomainEvent):
     metadata: dict[str, Any]
     name: str
     description: str | None
+    #: Its tenant (:data:`SYSTEM_TENANT` for a system assistant); None in events recorded
+    #: before tenants were (see :func:`legacy_tenant`).
+    tenant: str | None = None
 
 
 class AssistantUpdated(DomainEvent):
@@ -92,6 +137,7 @@ class AssistantState:
     versions: tuple[AssistantVersion, ...]
     created_at: datetime
     updated_at: datetime
+    tenant: str = DEFAULT_TENANT
     deleted: bool = False
 
     def get_version(self, number: int) -> AssistantVersion:
@@ -176,7 +222,10 @@ def create(
     metadata: Mapping[str, Any] | None = None,
     name: str | None = None,
     description: str | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[DomainEvent]:
+    if not isinstance(tenant, str):
+        raise InvalidInput("tenant must be a string")
     for field_name, value in (("config", config), ("context", context)):
         if value is not None:
             require_json(field_name, value)
@@ -189,7 +238,7 @@ def create(
         name=name or DEFAULT_NAME,
         description=description,
     )
-    return [AssistantCreated(assistant_id=assistant_id, **fields)]
+    return [AssistantCreated(assistant_id=assistant_id, tenant=tenant, **fields)]
 
 
 def update(
@@ -280,6 +329,11 @@ def apply(state: AssistantState | None, recorded: Recorded[Any]) -> AssistantSta
             versions=(first,),
             created_at=recorded.at,
             updated_at=recorded.at,
+            tenant=(
+                event.tenant
+                if event.tenant is not None
+                else legacy_tenant(event.assistant_id, event.graph_id)
+            ),
         )
     if state is None:
         raise IllegalTransition(f"{event.type_name} cannot start an assistant stream")

@@ -29,10 +29,12 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
+from assistants import hooks
+from duragraph_site import langgraph_config
 from duragraph_site.errors import DuraGraphError, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class RegisteredGraph:
     graph_id: str
     #: ``module:attr`` or an absolute ``/path/file.py:attr``.
     spec: str
+    local = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _value: Any = field(default=None, repr=False)
 
@@ -252,27 +255,19 @@ def _configurable_jsonschema(graph: Any) -> dict | None:
 
 
 # -- the registry --------------------------------------------------------------------------------
-@dataclass
-class RemoteGraph:
-    """A graph that remote workers serve: known by the definition they registered.
-
-    It cannot be executed here; its runs go to the workers (see workers/services.py).
-    """
+class Graph(Protocol):
+    """What the API asks of a graph of the registry (:class:`RegisteredGraph`, or one the apps
+    above find through ``hooks.graph_lookup``, such as a remote workers' graph)."""
 
     graph_id: str
-    definition: dict[str, Any]
+    #: Whether this process can load and execute it.
+    local: bool
 
     def drawable(
         self, config: dict[str, Any] | None = None, *, xray: bool | int = False
-    ) -> dict[str, Any]:
-        from workers import protocol
+    ) -> Any: ...
 
-        return protocol.drawable(self.definition)
-
-    def schemas(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        return dict.fromkeys(
-            ("input_schema", "output_schema", "state_schema", "config_schema", "context_schema")
-        )
+    def schemas(self, config: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
     def subgraphs(
         self,
@@ -280,18 +275,14 @@ class RemoteGraph:
         *,
         namespace: str | None = None,
         recurse: bool = False,
-    ) -> dict[str, Any]:
-        return {}
+    ) -> dict[str, Any]: ...
 
-    def load(self, config: dict[str, Any] | None = None) -> Any:
-        raise GraphLoadError(
-            f"Graph {self.graph_id!r} is served by remote workers and cannot run in this process"
-        )
+    def load(self, config: dict[str, Any] | None = None) -> Any: ...
 
 
 class GraphRegistry:
     """Graph id -> graph: the local ones (langgraph.json, DURAGRAPH_GRAPHS) by this object,
-    and those registered by remote workers, looked up in the database when asked for."""
+    and the others through ``hooks.graph_lookup`` (remote workers' graphs, from ``workers``)."""
 
     def __init__(self, graphs: dict[str, RegisteredGraph]) -> None:
         self._graphs = graphs
@@ -302,36 +293,16 @@ class GraphRegistry:
 
     def __contains__(self, graph_id: object) -> bool:
         return graph_id in self._graphs or (
-            isinstance(graph_id, str) and _remote(graph_id) is not None
+            isinstance(graph_id, str) and hooks.graph_lookup.first(graph_id=graph_id) is not None
         )
 
-    def get(self, graph_id: str) -> RegisteredGraph | RemoteGraph:
+    def get(self, graph_id: str) -> Graph:
         """The graph, or NotFound with the message LangGraph gives."""
         if graph_id in self._graphs:
             return self._graphs[graph_id]
-        if (remote := _remote(graph_id)) is not None:
-            return remote
+        if (elsewhere := hooks.graph_lookup.first(graph_id=graph_id)) is not None:
+            return elsewhere
         raise NotFound(f"Graph '{graph_id}' not found. Expected one of: {self.ids()}")
-
-
-def _remote(graph_id: str) -> RemoteGraph | None:
-    from workers.models import WorkerGraph
-
-    definition = (
-        WorkerGraph.objects.filter(graph_id=graph_id).values_list("definition", flat=True).first()
-    )
-    return RemoteGraph(graph_id, definition) if definition is not None else None
-
-
-def _config_file() -> Path | None:
-    explicit = os.environ.get("DURAGRAPH_CONFIG") or getattr(settings, "DURAGRAPH_CONFIG", "")
-    if explicit:
-        path = Path(explicit).expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"DURAGRAPH_CONFIG={explicit!r}: no such file")
-        return path
-    candidate = Path.cwd() / "langgraph.json"
-    return candidate.resolve() if candidate.is_file() else None
 
 
 def _absolute(spec: str, base: Path) -> str:
@@ -377,7 +348,7 @@ def _configured_graphs() -> dict[str, Any]:
 def build_registry() -> GraphRegistry:
     """Read langgraph.json and DURAGRAPH_GRAPHS; raises ValueError naming any bad entry."""
     graphs: dict[str, RegisteredGraph] = {}
-    config_file = _config_file()
+    config_file = langgraph_config.config_file()
     if config_file is not None:
         base = config_file.parent
         config = json.loads(config_file.read_text())

@@ -22,9 +22,15 @@ class Assistant(models.Model):
     stream_version = models.PositiveIntegerField()
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    #: Its tenant (docs/tenants.md); "" for a system assistant, which every tenant sees.
+    tenant = models.CharField(max_length=255, default="default")
 
     class Meta:
-        indexes = [models.Index(fields=["created_at"], name="assistants_created_idx")]
+        indexes = [
+            models.Index(fields=["created_at"], name="assistants_created_idx"),
+            # A tenant's searches: its own and the system assistants, newest first.
+            models.Index(fields=["tenant", "created_at"], name="assistants_tenant_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.graph_id} v{self.version})"

@@ -46,6 +46,7 @@ def to_state(row: Assistant, versions: list[AssistantVersion]) -> domain.Assista
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        tenant=row.tenant,
     )
 
 
@@ -65,6 +66,7 @@ def save(state: domain.AssistantState, previous: domain.AssistantState | None) -
         "stream_version": state.stream_version,
         "created_at": state.created_at,
         "updated_at": state.updated_at,
+        "tenant": state.tenant,
     }
     if previous is None or previous.deleted:
         previous = None

@@ -9,7 +9,8 @@ from typing import Any
 from django.db import router, transaction
 from django.utils import timezone
 
-from assistants import domain, graphs, projection
+from accounts.domain import DEFAULT_TENANT
+from assistants import domain, graphs, hooks, projection
 from assistants.models import Assistant
 from duragraph_site.errors import ConcurrencyError, Conflict, InvalidInput
 from events import projections
@@ -27,12 +28,18 @@ def assistant_create(
     metadata: Mapping[str, Any] | None = None,
     name: str | None = None,
     description: str | None = None,
+    tenant: str = DEFAULT_TENANT,
+    scope: str | None = None,
 ) -> Assistant:
-    """Create an assistant at version 1.
+    """Create an assistant at version 1, belonging to *tenant*.
+
+    *scope* is the tenant the caller sees (None: every tenant): an existing assistant it
+    cannot see is never returned by ``if_exists="do_nothing"``; its id is taken (Conflict).
 
     Raises:
         NotFound: *graph_id* is not a registered graph.
-        Conflict: *assistant_id* exists and *if_exists* is ``raise``.
+        Conflict: *assistant_id* exists and *if_exists* is ``raise`` (or the caller cannot
+            see it).
         InvalidInput: bad fields or if_exists.
     """
     if if_exists not in IF_EXISTS_CHOICES:
@@ -46,7 +53,7 @@ def assistant_create(
         if not new_stream and (
             existing := Assistant.objects.filter(assistant_id=assistant_id).first()
         ):
-            if if_exists == "do_nothing":
+            if if_exists == "do_nothing" and domain.visible_to(existing.tenant, scope):
                 return existing
             raise Conflict(f"Assistant {assistant_id} already exists")
         previous = None if new_stream else projection.PROJECTION.rebuild(assistant_id)
@@ -58,6 +65,7 @@ def assistant_create(
             metadata=metadata,
             name=name,
             description=description,
+            tenant=tenant,
         )
         state = _record(previous, new_events, assistant_id=assistant_id)
         return _as_saved(state)
@@ -83,11 +91,15 @@ def assistant_update(
     metadata: Mapping[str, Any] | None = None,
     name: str | None = None,
     description: str | None = None,
+    tenant: str | None = None,
 ) -> Assistant:
-    """Snapshot a new version with the given fields changed and make it the active one."""
+    """Snapshot a new version with the given fields changed and make it the active one.
+
+    *tenant*: the caller's scope (None: every tenant); see :func:`domain.require_changeable`.
+    """
     _require_graph(graph_id)
     with transaction.atomic():
-        state = projection.load_for_update(assistant_id)
+        state = _load_changeable(assistant_id, tenant)
         new_events = domain.update(
             state,
             graph_id=graph_id,
@@ -101,26 +113,32 @@ def assistant_update(
         return Assistant.objects.get(assistant_id=assistant_id)
 
 
-def assistant_set_latest(*, assistant_id: uuid.UUID, version: int) -> Assistant:
+def assistant_set_latest(
+    *, assistant_id: uuid.UUID, version: int, tenant: str | None = None
+) -> Assistant:
     """Make an existing version the active one (NotFound for an unknown version)."""
     with transaction.atomic():
-        state = projection.load_for_update(assistant_id)
+        state = _load_changeable(assistant_id, tenant)
         _record(state, domain.set_latest(state, version=version), assistant_id=assistant_id)
         return Assistant.objects.get(assistant_id=assistant_id)
 
 
-def assistant_delete(*, assistant_id: uuid.UUID, delete_threads: bool = False) -> None:
-    """Delete the assistant; with *delete_threads*, also the threads it ran on (and their runs)."""
-    from threads import services as thread_services
-    from threads.models import Thread
-
+def assistant_delete(
+    *, assistant_id: uuid.UUID, delete_threads: bool = False, tenant: str | None = None
+) -> None:
+    """Delete the assistant; with *delete_threads*, also the threads it ran on (and their runs:
+    ``hooks.assistant_deleting``, which ``threads`` answers)."""
     with transaction.atomic():
-        state = projection.load_for_update(assistant_id)
-        if delete_threads:
-            ran_on = Thread.objects.filter(metadata__contains={"assistant_id": str(assistant_id)})
-            for thread_id in ran_on.values_list("thread_id", flat=True):
-                thread_services.thread_delete(thread_id=thread_id)
+        state = _load_changeable(assistant_id, tenant)
+        hooks.assistant_deleting(assistant_id=assistant_id, delete_threads=delete_threads)
         _record(state, domain.delete(state), assistant_id=assistant_id)
+
+
+def _load_changeable(assistant_id: uuid.UUID, tenant: str | None) -> domain.AssistantState:
+    """The assistant's state, row locked, if a caller scoped to *tenant* may change it."""
+    state = projection.load_for_update(assistant_id)
+    domain.require_changeable(state, tenant)
+    return state
 
 
 def _require_graph(graph_id: str | None) -> None:
@@ -152,6 +170,7 @@ def assistant_ensure_default(*, graph_id: str) -> Assistant | None:
             if_exists="do_nothing",
             name=graph_id,
             metadata={"created_by": "system"},
+            tenant=domain.SYSTEM_TENANT,
         )
     except ConcurrencyError:
         return None

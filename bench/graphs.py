@@ -91,4 +91,28 @@ ticker = (
     .compile()
 )
 
-GRAPHS = {name: f"{__file__}:{name}" for name in ("noop3", "chain1", "chain20", "sleepy", "ticker")}
+
+def _pause(state: Count) -> dict:
+    time.sleep(0.05)
+    return {"steps": 1}
+
+
+def _paced_chain(length: int):
+    graph = StateGraph(Count)
+    names = [f"p{i}" for i in range(length)]
+    for name in names:
+        graph.add_node(name, _pause)
+    graph.add_edge(START, names[0])
+    for a, b in zip(names, names[1:], strict=False):
+        graph.add_edge(a, b)
+    graph.add_edge(names[-1], END)
+    return graph.compile()
+
+
+#: For the dashboard's latency: 10 nodes of 50 ms each, 20 node transitions a run.
+pulse10 = _paced_chain(10)
+
+GRAPHS = {
+    name: f"{__file__}:{name}"
+    for name in ("noop3", "chain1", "chain20", "sleepy", "ticker", "pulse10")
+}

@@ -254,12 +254,10 @@ async def fan_out(url: str, streams: int, ticks: int, join_seconds: float = JOIN
             stream_mode="custom",
         )
         window = ArrivalWindow()
-        per_client = await asyncio.wait_for(
-            asyncio.gather(
+        async with asyncio.timeout(join_seconds + ticks * TICK_INTERVAL + 120):
+            per_client = await asyncio.gather(
                 *(follow(client, thread_id, run["run_id"], window) for client in clients)
-            ),
-            timeout=join_seconds + ticks * TICK_INTERVAL + 120,
-        )
+            )
     result = FanOut(sent=streams * ticks)
     for latencies in per_client:
         result.received += len(latencies)

@@ -1,4 +1,6 @@
-"""The Celery app (``celery -A duragraph_site worker``): the built-in executor and the periodic jobs.
+"""The Celery app (``celery -A duragraph_site worker``): the built-in executor and webhooks.
+
+Periodic jobs are not Celery tasks: the scheduler runs them itself (``duragraph_site.scheduler``).
 
 A Celery message is only ever a wake-up: work is claimed from PostgreSQL under a lease, so a
 lost or duplicated message can neither lose nor double a run. The broker is
@@ -10,16 +12,17 @@ runs (``workers.queue_listener``), so a run starts in milliseconds whatever the 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duragraph_site.settings")
+from workers.queue_listener import RunQueueListener
 
-from django.conf import settings  # noqa: E402 - after DJANGO_SETTINGS_MODULE
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duragraph_site.settings")
 
 app = Celery("duragraph")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["runs"])
+app.autodiscover_tasks(["runs", "workers"])
 
 
 def database_broker_url() -> str:
@@ -35,14 +38,12 @@ def database_broker_url() -> str:
     return f"sqla+postgresql+psycopg://{db['USER']}{password}@{host}{port}/{db['NAME']}"
 
 
-if not settings.CELERY_BROKER_URL:
-    app.conf.broker_url = database_broker_url()
+@app.on_after_configure.connect
+def _broker_on_this_database(sender: Celery, source: Any, **kwargs: Any) -> None:
+    """No ``CELERY_BROKER_URL``: the project's own PostgreSQL, resolved when the configuration is
+    first needed (attaching the embedded server only then, not on import)."""
+    if not source.broker_url:
+        source.broker_url = database_broker_url()
 
 
-def _install_queue_listener() -> None:
-    from workers.queue_listener import RunQueueListener
-
-    app.steps["worker"].add(RunQueueListener)
-
-
-_install_queue_listener()
+app.steps["worker"].add(RunQueueListener)

@@ -1,14 +1,20 @@
 """``manage.py dev``: the whole product in one command, with nothing to provision.
 
 Embedded PostgreSQL and NATS unless ``DATABASE_URL``/``NATS_URL`` say otherwise, migrations,
-a bootstrap admin, then the service processes (daphne today; the relay, the executor and the
-scheduler as they arrive) supervised as children. Ctrl-C (or SIGTERM) stops the children, then
+a bootstrap admin, then the service processes (daphne, the executor, the scheduler and the
+relay) supervised as children. Ctrl-C (or SIGTERM) stops the children, then
 NATS, then PostgreSQL, and leaves the data under ``.duragraph/`` for next time.
+
+The children are told everything explicitly: where the servers are, the names to answer to,
+the ``SECRET_KEY`` (this process's: the environment's, else the one kept under
+``.duragraph/``) and whether to authenticate (:func:`authentication`: off on loopback unless
+``AUTH_ENABLED=true`` or ``langgraph.json`` names custom auth; on beyond loopback).
 """
 
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import logging
 import os
 import secrets
@@ -18,19 +24,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from prometheus_client import multiprocess
 
+from accounts import custom_auth
 from assistants import graphs
 from assistants import services as assistant_services
 from duragraph_site import embedded
+from duragraph_site.langgraph_config import config_file, custom_auth_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +48,51 @@ logger = logging.getLogger("duragraph.dev")
 
 ADMIN_USERNAME = "admin"
 CREDENTIALS_FILE = "admin-credentials.txt"
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """Whether the dev server's children require credentials (their ``AUTH_ENABLED``), and
+    the banner line that says so."""
+
+    enabled: bool
+    banner: str
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to *host* keeps the server on this machine (``0.0.0.0`` does not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # another name: whatever interface it resolves to
+
+
+def authentication(host: str, environ: Mapping[str, str], config: Path | None) -> Authentication:
+    """What ``manage.py dev`` does with authentication, as ``langgraph dev`` would.
+
+    ``AUTH_ENABLED`` in the environment decides when set. Otherwise it stays on when
+    ``langgraph.json`` names a custom auth handler (``"auth": {"path": ...}``) or when the
+    server is bound beyond loopback (others on the network reach it), and is turned off for a
+    loopback server, where only this machine's user can call it.
+    """
+    explicit = environ.get("AUTH_ENABLED", "").strip()
+    if explicit:
+        enabled = explicit.lower() in ("true", "on", "ok", "y", "yes", "1")  # django-environ's
+        state = "on" if enabled else "off"
+        return Authentication(enabled, f"Authentication: {state} (AUTH_ENABLED={explicit})")
+    if (path := custom_auth_path(config)) is not None:
+        return Authentication(True, f"Authentication: custom ({path})")
+    if not is_loopback(host):
+        return Authentication(
+            True,
+            f"Authentication: on (bound to {host}, beyond loopback; API keys: "
+            "manage.py apikey create, or the admin; AUTH_ENABLED=false to turn it off)",
+        )
+    return Authentication(
+        False, "Authentication: off (loopback dev server; set AUTH_ENABLED=true to require keys)"
+    )
 
 
 @dataclass
@@ -79,8 +133,13 @@ class DevStack:
             env = self._prepare()
             self._start_children(env)
             self.say(
-                f"DuraGraph is up: http://{self.host}:{self.port}/  (admin: http://{self.host}:{self.port}/admin/)"
+                f"DuraGraph is up: http://{self.host}:{self.port}/  (the dashboard: sign in with the"
+                f" admin user; Django admin: http://{self.host}:{self.port}/admin/)"
             )
+            self.say(
+                f"Answering to Host: {', '.join(self._allowed_hosts())} (add names with ALLOWED_HOSTS)"
+            )
+            self.say(self._authentication().banner)
             self.say("Press Ctrl-C to stop.")
             return self._supervise()
         finally:
@@ -93,6 +152,7 @@ class DevStack:
             pg = embedded.postgres()
             database_url = pg.url(settings.DATABASES["default"]["NAME"])
             self.say(f"PostgreSQL (embedded): {pg.pgdata}")
+        self._load_custom_auth()
         call_command("migrate", interactive=False, verbosity=0)
         self._bootstrap_admin()
         created = assistant_services.assistants_ensure_system()
@@ -112,7 +172,38 @@ class DevStack:
             "NATS_URL": nats_url,
             "DURAGRAPH_HOME": str(self.home),
             "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_dir()),
+            "ALLOWED_HOSTS": ",".join(self._allowed_hosts()),
+            "AUTH_ENABLED": "true" if self._authentication().enabled else "false",
+            # This supervisor's key (SECRET_KEY, else the one kept under .duragraph/): the
+            # children are told it, as they are told where the database is, so that they
+            # need no secret of their own (settings.PRODUCTION).
+            "SECRET_KEY": settings.SECRET_KEY,
         }
+
+    def _authentication(self) -> Authentication:
+        # The file the graph registry reads (langgraph.json, or DURAGRAPH_CONFIG).
+        return authentication(self.host, os.environ, config_file())
+
+    def _load_custom_auth(self) -> None:
+        """A custom auth that cannot load stops dev at start, with the reason, instead of
+        answering 500 to every request."""
+        if custom_auth_path(config_file()) is None:
+            return
+        try:
+            custom_auth.configured()
+        except Exception as error:  # noqa: BLE001 - the user's module: any error is the reason
+            raise CommandError(f"langgraph.json's auth cannot be loaded: {error}") from error
+
+    def _allowed_hosts(self) -> list[str]:
+        """The names the dev server answers to: loopback, the interface it is bound to (when
+        it is a name or address, not a wildcard), and whatever ``ALLOWED_HOSTS`` adds. Never
+        ``*`` unless configured: a page on a name rebound to 127.0.0.1 must be refused."""
+        bound = [] if self.host in ("0.0.0.0", "::", "") else [self.host]
+        if ":" in self.host and not self.host.startswith("["):
+            bound = [f"[{self.host}]"] if bound else []  # an IPv6 address, as Host writes it
+        configured = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",")]
+        hosts = [*settings.LOOPBACK_HOSTS, *bound, *configured]
+        return list(dict.fromkeys(h for h in hosts if h))
 
     def _metrics_dir(self) -> Path:
         """Where every child writes its Prometheus series, so that ``/metrics`` (daphne) serves
@@ -144,7 +235,6 @@ class DevStack:
 
     def _start_children(self, env: dict[str, str]) -> None:
         python = sys.executable
-        celery = [python, "-m", "celery", "-A", "duragraph_site"]
         self.children = [
             Child(
                 "daphne",
@@ -163,7 +253,11 @@ class DevStack:
             Child(
                 "executor",
                 [
-                    *celery,
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "duragraph_site",
                     "worker",
                     "--pool",
                     "threads",
@@ -175,18 +269,8 @@ class DevStack:
                     "executor@%h",
                 ],
             ),
-            # The periodic scheduler: lease reaper, queue sweeper, crons, TTL expiry.
-            Child(
-                "scheduler",
-                [
-                    *celery,
-                    "beat",
-                    "--loglevel",
-                    "WARNING",
-                    "--schedule",
-                    str(self.home / "celerybeat-schedule"),
-                ],
-            ),
+            # The periodic jobs: lease reaper, queue sweeper, crons, TTL expiry.
+            Child("scheduler", [python, "-m", "django", "scheduler"]),
             Child("relay", [python, "-m", "django", "relay_outbox"]),  # outbox -> JetStream
         ]
 

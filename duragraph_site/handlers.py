@@ -27,6 +27,11 @@ whose middleware chain is ``settings.API_MIDDLEWARE``. Its contract:
   streaming response) takes Django's own path and costs what it costs there.
 - Like ``CommonMiddleware``, it validates the ``Host`` header against ``ALLOWED_HOSTS`` and sets
   ``Content-Length`` on non-streaming responses (keep-alive without chunked encoding).
+- Every error it answers is JSON ``{"detail": ...}`` (``duragraph_site.api.errors``).
+
+Both handlers read request bodies through :class:`RequestBodyMixin`: whole, whatever the framing
+(``Content-Length`` or chunked), up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``MAX_REQUEST_BYTES``),
+and a 413 beyond it.
 
 The async-native middleware for the API chain live here too: :class:`PrometheusBeforeMiddleware`,
 :class:`PrometheusAfterMiddleware` and :class:`SecurityMiddleware` are django-prometheus' and
@@ -36,23 +41,36 @@ Django's own classes, whose hooks only count or set headers, called inline on th
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import SyncToAsync, iscoroutinefunction, sync_to_async
+from corsheaders import middleware as cors
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, RequestAborted
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    MiddlewareNotUsed,
+    RequestAborted,
+    RequestDataTooBig,
+)
+from django.core.handlers import asgi
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.db import close_old_connections
-from django.http import HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
 from django.middleware import security
 from django.urls import set_script_prefix, set_urlconf
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from django_prometheus import middleware as prometheus
+
+from duragraph_site.api import errors
+from events import context
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +89,111 @@ def is_browser_path(path: str) -> bool:
     return not segment or segment in BROWSER_SEGMENTS
 
 
-class APIHandler(ASGIHandler):
+logger = logging.getLogger("django.request")
+
+
+def _declared_length(scope: dict) -> int | None:
+    """The request's ``Content-Length`` header, or None (absent, chunked, or not a number)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":  # ASGI header names are lowercase
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class _BodyTooLarge(RequestDataTooBig):
+    """The body went past the limit while it was being read."""
+
+
+class ASGIRequest(asgi.ASGIRequest):
+    """Django's ASGI request, with ``CONTENT_LENGTH`` set when the client sent none.
+
+    A chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) reaches the handler
+    whole, but DRF (``Request._load_stream``) and Django's form parsing take a missing
+    ``CONTENT_LENGTH`` for "no body" and would silently drop it. The handler has read the body
+    to its end, so its size is known: it is what a ``Content-Length`` would have said.
+    """
+
+    def __init__(self, scope: dict, body_file: tempfile.SpooledTemporaryFile) -> None:
+        super().__init__(scope, body_file)
+        if "CONTENT_LENGTH" not in self.META:
+            size = body_file.seek(0, os.SEEK_END)
+            body_file.seek(0)
+            if size:
+                self.META["CONTENT_LENGTH"] = str(size)
+
+
+class RequestBodyMixin:
+    """For a Django ``ASGIHandler``: request bodies read whole, whatever their framing, and
+    bounded by ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (the ``MAX_REQUEST_BYTES`` setting).
+
+    A body declared larger than the limit (``Content-Length``) is refused before a byte of it is
+    read; a chunked body is refused as soon as it goes past the limit, without reading (or
+    spooling) the rest. Either way the answer is :meth:`body_too_large` (413) and no view runs,
+    so nothing is written. (Django's own ``read_body`` spools the whole body to a temporary
+    file first, and only ``request.body`` checks the size, and only a declared one.)
+
+    Within the limit, the body is spooled as Django does (memory, then a temporary file past
+    ``FILE_UPLOAD_MAX_MEMORY_SIZE``) and the request gets the ``CONTENT_LENGTH`` of what was
+    read (:class:`ASGIRequest`).
+    """
+
+    request_class = ASGIRequest
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if scope["type"] == "http" and limit is not None:
+            declared = _declared_length(scope)
+            if declared is not None and declared > limit:
+                await self._refuse_body(scope, send)
+                return
+        try:
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+        except _BodyTooLarge:  # from read_body: nothing was sent, no view ran
+            await self._refuse_body(scope, send)
+
+    async def read_body(self, receive: Callable) -> tempfile.SpooledTemporaryFile:
+        """Django's ``read_body``, stopping with :class:`_BodyTooLarge` past the limit."""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body_file = tempfile.SpooledTemporaryFile(
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+        )
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            if chunk := message.get("body"):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    body_file.close()
+                    raise _BodyTooLarge()
+                body_file.write(chunk)
+            if not message.get("more_body", False):
+                break
+        body_file.seek(0)
+        return body_file
+
+    def body_too_large(self) -> HttpResponse:
+        """The answer to a body over the limit: Django's own (``create_request``)."""
+        return HttpResponse("413 Payload too large", status=413)
+
+    async def _refuse_body(self, scope: dict, send: Callable) -> None:
+        logger.warning("Payload Too Large: %s", scope["path"], extra={"status_code": 413})
+        response = self.body_too_large()
+        response["Content-Length"] = str(len(response.content))
+        await self.send_response(response, send)  # type: ignore[attr-defined]
+
+
+class BrowserHandler(RequestBodyMixin, ASGIHandler):
+    """Django's ``ASGIHandler`` (``settings.MIDDLEWARE``, HTML errors) for the browser paths, with
+    the API's body reading (:class:`RequestBodyMixin`)."""
+
+
+class APIHandler(RequestBodyMixin, ASGIHandler):
     """Django's ``ASGIHandler`` with ``settings.API_MIDDLEWARE`` and one thread hop per request.
 
     See the module docstring for the contract. Thread pool size: the database pool's
@@ -178,7 +300,11 @@ class APIHandler(ASGIHandler):
             try:
                 await self.send_response(response, send)
             except asyncio.CancelledError:
-                pass  # the client disconnected while we were sending
+                # The client disconnected while we were sending. An async stream cut between
+                # two chunks (we were in send(), not in the stream) would otherwise stay
+                # suspended until garbage collection: close it now, so its cleanup runs now
+                # (an SSE stream with on_disconnect="cancel" cancels its run there).
+                await _close_async_stream(response)
             return response
 
         # As Django does: a disconnect cancels the request (an SSE view's stream, say).
@@ -211,6 +337,19 @@ class APIHandler(ASGIHandler):
                 await sync_to_async(response.close)()
         body_file.close()
 
+    def body_too_large(self) -> HttpResponse:
+        return errors.error_response(413, errors.body_too_large_message())
+
+    def create_request(
+        self, scope: dict, body_file: tempfile.SpooledTemporaryFile
+    ) -> tuple[HttpRequest | None, HttpResponseBase | None]:
+        """Django's, with its refusals (an undecodable query string: 400) as JSON."""
+        request, refusal = super().create_request(scope, body_file)
+        if refusal is not None:
+            refusal = errors.error_response(refusal.status_code, refusal.reason_phrase)
+            refusal["Content-Length"] = str(len(refusal.content))
+        return request, refusal
+
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         """Django's, plus ``Content-Length`` (``CommonMiddleware`` sets it on the browser path)."""
         set_urlconf(settings.ROOT_URLCONF)
@@ -222,9 +361,15 @@ class APIHandler(ASGIHandler):
         if not response.streaming and not response.has_header("Content-Length"):
             response.headers["Content-Length"] = str(len(response.content))
         if response.status_code >= 400:
-            await sync_to_async(log_response, thread_sensitive=False)(
-                "%s: %s", response.reason_phrase, request.path, response=response, request=request
-            )
+            # Outside the middleware that bound the request id: bind it again for the log line.
+            with context.bound(request_id=response.get(context.REQUEST_ID_HEADER)):
+                await sync_to_async(log_response, thread_sensitive=False)(
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
+                )
         return response
 
     def resolve_request(self, request: HttpRequest) -> ResolverMatch:
@@ -284,6 +429,15 @@ class APIHandler(ASGIHandler):
                 close_old_connections()
 
 
+async def _close_async_stream(response: HttpResponseBase) -> None:
+    """``aclose()`` the async iterator of a streaming response (Django's ``close()`` does not:
+    it only closes iterators with a synchronous ``close``). A stream that ended or already
+    handled its cancellation is closed already: then this does nothing."""
+    iterator = getattr(response, "_iterator", None) if response.streaming else None
+    if getattr(response, "is_async", False) and hasattr(iterator, "aclose"):
+        await iterator.aclose()
+
+
 # -- async-native middleware for API_MIDDLEWARE -----------------------------------------------
 class InlineHooksMixin:
     """For a ``MiddlewareMixin`` whose ``process_request``/``process_response`` only compute
@@ -317,3 +471,14 @@ class PrometheusAfterMiddleware(InlineHooksMixin, prometheus.PrometheusAfterMidd
 class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
     """Django's ``SecurityMiddleware`` (nosniff, referrer policy, COOP, HSTS, SSL redirect):
     settings and headers only, so inline."""
+
+
+class CorsMiddleware(cors.CorsMiddleware):
+    """django-cors-headers' middleware (async-native already: its hooks only compare origins
+    and set headers, on the event loop), refusing a foreign ``Host`` before it answers a
+    preflight, as every other request is refused (``DisallowedHost``: 400), so no answer at all
+    goes to a name that ``ALLOWED_HOSTS`` does not list (DNS rebinding)."""
+
+    def check_preflight(self, request: HttpRequest) -> HttpResponseBase | None:
+        request.get_host()  # DisallowedHost (400) unless ALLOWED_HOSTS names it
+        return super().check_preflight(request)

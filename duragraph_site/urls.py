@@ -1,21 +1,40 @@
+"""The site's URL table, and its error views: JSON ``{"detail"}`` on API paths, Django's HTML
+pages on the browser paths (``duragraph_site.api.error_views``, docs/api-errors.md)."""
+
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
-from duragraph_site import health, info, metrics
+from duragraph_site import dashboard, health, info, metrics
+from duragraph_site.api.errors import require_methods
+from duragraph_site.api.schema import OpenApiJsonView
 from duragraph_site.api.urls import V1_PREFIX, api_patterns
+from runs.api import history as run_history
+from workers.api import views as worker_views
+
+#: The plain (non-DRF) API views answer these methods; any other is a 405 JSON, as DRF's.
+read_only = require_methods("GET", "HEAD")
 
 urlpatterns = [
-    path("ok", health.ok, name="ok"),
-    path("health", health.health, name="health"),
+    path("ok", read_only(health.ok), name="ok"),
+    path("health", read_only(health.health), name="health"),
     path("info", info.InfoApi.as_view(), name="info"),
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("openapi.json", OpenApiJsonView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", read_only(metrics.metrics_view), name="metrics"),
+    path(f"{V1_PREFIX}workers", worker_views.WorkerListBareApi.as_view()),
     path(f"{V1_PREFIX}workers/", include("workers.api.urls")),
+    path(f"{V1_PREFIX}runs/<str:run_id>/events", run_history.RunEventsApi.as_view()),
     path(V1_PREFIX, include(api_patterns)),
+    path("api/", include("workflows.api.urls")),  # workflow-graph's routes (DAG jobs)
+    path("", include(dashboard)),  # "/" and /dashboard/...: browser paths
     path("", include(api_patterns)),
 ]
+
+handler400 = "duragraph_site.api.error_views.bad_request"
+handler403 = "duragraph_site.api.error_views.permission_denied"
+handler404 = "duragraph_site.api.error_views.page_not_found"
+handler500 = "duragraph_site.api.error_views.server_error"

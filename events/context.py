@@ -44,6 +44,13 @@ def bound(**metadata: Any) -> Iterator[None]:
         _metadata.reset(token)
 
 
+def bind_for_request(**metadata: Any) -> None:
+    """Add *metadata* for the rest of the request being served (the authenticated actor, known
+    only once the view has authenticated the caller). :class:`EventContextMiddleware` restores
+    the context when the request ends; outside a request use :func:`bound`."""
+    _metadata.set({**_metadata.get(), **metadata})
+
+
 def _request_metadata(request: HttpRequest, user: Any) -> dict[str, Any]:
     request_id = request.META.get(_REQUEST_ID_META) or uuid.uuid4().hex
     actor = f"user:{user.pk}" if user is not None and user.is_authenticated else "api"

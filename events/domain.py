@@ -8,6 +8,7 @@ the same events always gives the same state (replay is deterministic).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,33 @@ from duragraph_site.errors import DuraGraphError, InvalidInput
 
 E = TypeVar("E", bound="DomainEvent")
 S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event row as read back from the log (payload not yet decoded into a domain event)."""
+
+    id: int
+    stream_type: str
+    stream_id: uuid.UUID
+    version: int
+    type: str
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as the dashboard shows it and the run's history download holds it."""
+        return {
+            "id": self.id,
+            "stream_type": self.stream_type,
+            "stream_id": str(self.stream_id),
+            "version": self.version,
+            "type": self.type,
+            "payload": self.payload,
+            "metadata": self.metadata,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 class DomainEvent(BaseModel):

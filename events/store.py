@@ -1,8 +1,14 @@
-"""The event store: the only code that writes ``events_event`` and ``events_outbox``.
+"""The event store: reads of the log, and ``append``, the writer of ``events_event`` and
+``events_outbox``.
 
 ``append`` writes a batch of events to one stream *and* queues each for publication, in the
 caller's transaction, with one SQL statement. The read-model updates that the caller makes in
 the same ``transaction.atomic()`` therefore commit with their events or not at all.
+
+Both go through one SQL function, ``events_append_v1`` (``events/sql/events_append_v1.sql``):
+nothing else inserts into those tables. The executor's hot writes (``runs/sql/queries.sql``)
+call the same function inside the single statement that checks their lease, so they cost one
+round trip and still write events the one way.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from django.db import IntegrityError, connection
 
 from duragraph_site.errors import ConcurrencyError
 from events import context, metrics
-from events.domain import Recorded
+from events.domain import Recorded, StoredEvent
 from events.models import STREAM_VERSION_CONSTRAINT
 from events.sql import queries
 
@@ -36,26 +42,13 @@ class Stream:
     subject: str
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event row as read back from the log (payload not yet decoded into a domain event)."""
-
-    id: int
-    stream_type: str
-    stream_id: uuid.UUID
-    version: int
-    type: str
-    payload: dict[str, Any]
-    metadata: dict[str, Any]
-    created_at: datetime
-
-
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _loads(value: Any) -> Any:
-    # Django registers a text loader for jsonb with psycopg 3, so raw cursors see strings.
+def loads(value: Any) -> Any:
+    """A jsonb column's value from a raw cursor: Django registers a text loader for jsonb with
+    psycopg 3, so raw cursors see strings."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
@@ -92,7 +85,7 @@ def append(
         "stream_type": stream.type,
         "stream_id": stream.id,
         "subject": stream.subject,
-        "versions": versions,
+        "first_version": versions[0],
         "types": [event.type_name for event in events],
         "payloads": [_json(event.to_payload()) for event in events],
         "metadata": _json({**context.current(), **(metadata or {})}),
@@ -125,19 +118,35 @@ def load(stream_id: uuid.UUID, *, after_version: int = 0) -> list[StoredEvent]:
             queries["load_stream"], {"stream_id": stream_id, "after_version": after_version}
         )
         rows = cursor.fetchall()
-    return [
-        StoredEvent(
-            id=row[0],
-            stream_type=row[1],
-            stream_id=row[2],
-            version=row[3],
-            type=row[4],
-            payload=_loads(row[5]),
-            metadata=_loads(row[6]),
-            created_at=row[7],
+    return [stored_event(row) for row in rows]
+
+
+def stored_event(row: Sequence[Any]) -> StoredEvent:
+    """An event from a row of the log's columns, in table order (``SELECT id, stream_type,
+    stream_id, version, type, payload, metadata, created_at``), from any cursor."""
+    return StoredEvent(
+        id=row[0],
+        stream_type=row[1],
+        stream_id=row[2],
+        version=row[3],
+        type=row[4],
+        payload=loads(row[5]),
+        metadata=loads(row[6]),
+        created_at=row[7],
+    )
+
+
+def last_event(
+    stream_id: uuid.UUID, *, type: str, contains: dict[str, Any] | None = None
+) -> StoredEvent | None:
+    """The latest event of one stream of *type* whose payload contains *contains*, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            queries["last_event"],
+            {"stream_id": stream_id, "type": type, "contains": _json(contains or {})},
         )
-        for row in rows
-    ]
+        row = cursor.fetchone()
+    return stored_event(row) if row is not None else None
 
 
 def stream_ids(stream_type: str) -> Iterator[uuid.UUID]:

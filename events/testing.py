@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from events.domain import Recorded, fold
+from events.models import Outbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -46,8 +47,6 @@ class CapturedOutbox:
 @contextlib.contextmanager
 def capture_outbox(*, expected: int | None = None) -> Iterator[CapturedOutbox]:
     """Collect the outbox rows written inside the block; assert how many if *expected* is given."""
-    from events.models import Outbox
-
     before = Outbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
     captured = CapturedOutbox()
     yield captured

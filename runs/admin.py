@@ -6,11 +6,31 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from duragraph_site.admin_base import InputFilter, pretty_json
+from duragraph_site.admin_base import InputFilter, ReadOnlyInline, pretty_json
 from duragraph_site.errors import DuraGraphError
 from events.admin import EventSourcedAdmin
 from runs import services
 from runs.models import Run
+from threads.admin import ThreadAdmin
+from threads.models import Thread
+
+
+class RunInline(ReadOnlyInline):
+    model = Run
+    fields = ("run_id", "status", "assistant_id", "worker_id", "attempt", "created_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    show_change_link = True
+
+
+# A thread's page lists its runs: runs sits above threads, so it extends the thread admin here
+# (threads.admin knows nothing of runs).
+admin.site.unregister(Thread)
+
+
+@admin.register(Thread)
+class ThreadWithRunsAdmin(ThreadAdmin):
+    inlines = (*ThreadAdmin.inlines, RunInline)
 
 
 class ThreadFilter(InputFilter):

@@ -9,6 +9,8 @@ class RunsConfig(AppConfig):
 
     def ready(self) -> None:
         from events import projections
-        from runs import metrics, projection  # noqa: F401 - metrics: /metrics serves them
+        from runs import metrics, projection, services  # noqa: F401 - metrics: /metrics serves them
+        from threads import hooks as thread_hooks
 
         projections.register(projection.PROJECTION)
+        thread_hooks.thread_deleting.register(services.runs_delete_for_thread)

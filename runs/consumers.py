@@ -5,10 +5,22 @@
 - ``/ws/threads/<thread_id>``: every run of the thread from now on (or after
   ``?last_event_id=N``), ``metadata {"status": "run_done"}`` after each; open until the client
   leaves or the thread is deleted.
+- ``/ws/runs/<run_id>/events``: the run's stored events themselves (``event`` frames with the
+  event's JSON, ids its versions) from the start or after ``?after_version=N``, until it ended:
+  the dashboard's event log, timeline and graph.
+- ``/ws/activity``: hints that runs changed (``run {"run_id", "type"}``, or ``changed {}``
+  without NATS): the dashboard's live lists and counters re-read what they show.
 
 Each message is ``{"event": <name>, "data": <json>, "id": <id>}`` (:meth:`Frame.as_json`); the
 ids are the SSE ids. An unknown run or thread, or a bad parameter, closes the socket with 4404 /
-4422 right after accepting it (so a browser sees the reason).
+4422 right after accepting it (so a browser sees the reason). Another tenant's run or thread is
+an unknown one: the caller is ``scope["principal"]`` (put there by the authentication
+middleware; absent: :data:`accounts.domain.ANONYMOUS`, which sees every tenant).
+
+With LangGraph custom auth, reading a stream is ``threads``/``read`` (``thread_id``, and
+``run_id`` for a run), as for the SSE joins: a run or thread whose metadata the handler's
+filters exclude is an unknown one (4404); a refusal of the handler closes with 4000 + its
+status (4403 for ``False``).
 """
 
 from __future__ import annotations
@@ -24,11 +36,16 @@ from urllib.parse import parse_qs
 
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
+from rest_framework import exceptions
 
-from duragraph_site.errors import InvalidInput
-from runs import streams
+from accounts.domain import ANONYMOUS, Principal
+from duragraph_site.errors import InvalidInput, NotFound
+from runs import stream_log, streams
+from runs.api import access
+from runs.domain import visible_to
+from runs.frames import RUN_MODES, THREAD_MODES, Frame, parse_last_event_id
 from runs.metrics import WEBSOCKET_STREAMS_OPEN, counted
-from runs.streams import Frame
+from threads.api.access import thread_authorized
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +66,9 @@ class _StreamConsumer(AsyncWebsocketConsumer, abc.ABC):
         except InvalidInput as error:
             await self._refuse(CLOSE_INVALID, error.message)
             return
+        except exceptions.APIException as refused:  # the custom auth handler's 403, 418...
+            await self._refuse(4000 + refused.status_code, str(refused.detail))
+            return
         if frames is None:
             await self._refuse(CLOSE_NOT_FOUND, "not found")
             return
@@ -66,6 +86,25 @@ class _StreamConsumer(AsyncWebsocketConsumer, abc.ABC):
     @abc.abstractmethod
     async def frames(self) -> AsyncIterator[Frame | None] | None:
         """The frames to send, or None for an unknown id (raises InvalidInput on bad input)."""
+
+    def principal(self) -> Principal:
+        principal = self.scope.get("principal")
+        return principal if isinstance(principal, Principal) else ANONYMOUS
+
+    def tenant_scope(self) -> str | None:
+        """The tenant the caller sees (None: every tenant)."""
+        return self.principal().tenant_scope
+
+    async def run_visible(self, run_id: uuid.UUID) -> bool:
+        """Whether the caller may follow the run (unknown, another tenant's or filtered out by
+        the custom auth: no)."""
+        try:
+            await stream_log.db_call(
+                access.run_known_by_id, self.principal(), self.tenant_scope(), run_id
+            )
+        except NotFound:
+            return False
+        return True
 
     def query(self) -> dict[str, list[str]]:
         return parse_qs(self.scope.get("query_string", b"").decode())
@@ -98,12 +137,6 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _thread_exists(thread_id: uuid.UUID) -> bool:
-    from threads.models import Thread
-
-    return Thread.objects.filter(thread_id=thread_id).exists()
-
-
 class RunStreamConsumer(_StreamConsumer):
     """``/ws/runs/<run_id>``."""
 
@@ -111,10 +144,10 @@ class RunStreamConsumer(_StreamConsumer):
         run_id = _uuid(self.scope["url_route"]["kwargs"]["run_id"])
         query = self.query()
         modes = [m for value in query.get("stream_mode", []) for m in value.split(",") if m]
-        if unknown := [m for m in modes if m not in streams.RUN_MODES]:
+        if unknown := [m for m in modes if m not in RUN_MODES]:
             raise InvalidInput(f"unknown stream mode(s) {unknown}")
-        after = streams.parse_last_event_id((query.get("last_event_id") or [""])[0])
-        if run_id is None or await streams.db_call(streams.run_info, run_id) is None:
+        after = parse_last_event_id((query.get("last_event_id") or [""])[0])
+        if run_id is None or not await self.run_visible(run_id):
             return None
         return streams.run_stream(run_id, modes=modes, last_event_id=after)
 
@@ -126,9 +159,57 @@ class ThreadStreamConsumer(_StreamConsumer):
         thread_id = _uuid(self.scope["url_route"]["kwargs"]["thread_id"])
         query = self.query()
         modes = [m for value in query.get("stream_mode", []) for m in value.split(",") if m]
-        if unknown := [m for m in modes if m not in streams.THREAD_MODES]:
+        if unknown := [m for m in modes if m not in THREAD_MODES]:
             raise InvalidInput(f"unknown stream mode(s) {unknown}")
-        after = streams.parse_last_event_id((query.get("last_event_id") or [""])[0])
-        if thread_id is None or not await streams.db_call(_thread_exists, thread_id):
+        after = parse_last_event_id((query.get("last_event_id") or [""])[0])
+        if thread_id is None or not await stream_log.db_call(
+            stream_log.thread_exists, thread_id, self.tenant_scope()
+        ):
+            return None
+        try:
+            await stream_log.db_call(thread_authorized, self.principal(), thread_id, "read")
+        except NotFound:
             return None
         return streams.thread_stream(thread_id, modes=modes or ["run_modes"], last_event_id=after)
+
+
+class RunEventsConsumer(_StreamConsumer):
+    """``/ws/runs/<run_id>/events``."""
+
+    async def frames(self) -> AsyncIterator[Frame | None] | None:
+        run_id = _uuid(self.scope["url_route"]["kwargs"]["run_id"])
+        raw = (self.query().get("after_version") or ["0"])[0]
+        if not raw.isdigit():
+            raise InvalidInput(f"after_version must be a whole number, not {raw!r}")
+        if run_id is None or not await self.run_visible(run_id):
+            return None
+        return streams.run_events(run_id, after_version=int(raw))
+
+
+class ActivityConsumer(_StreamConsumer):
+    """``/ws/activity``. A caller scoped to one tenant hears of its own runs only (and of
+    ``changed``, which names none)."""
+
+    async def frames(self) -> AsyncIterator[Frame | None] | None:
+        feed = streams.activity()
+        tenant = self.tenant_scope()
+        return feed if tenant is None else _runs_of(feed, tenant)
+
+
+async def _runs_of(feed: AsyncIterator[Frame | None], tenant: str) -> AsyncIterator[Frame | None]:
+    """The hints of *feed* about runs of *tenant* (each run's tenant looked up once)."""
+    tenants: dict[str, str | None] = {}
+    try:
+        async for frame in feed:
+            if frame is not None and frame.event == "run":
+                run_id = frame.data["run_id"]
+                if run_id not in tenants:
+                    if len(tenants) > 10_000:
+                        tenants.clear()
+                    info = await stream_log.db_call(stream_log.run_info, uuid.UUID(run_id))
+                    tenants[run_id] = None if info is None else info.tenant
+                if tenants[run_id] is None or not visible_to(tenants[run_id], tenant):
+                    continue
+            yield frame
+    finally:
+        await feed.aclose()  # type: ignore[attr-defined]

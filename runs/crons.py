@@ -19,9 +19,13 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Window
 from django.utils import timezone
 
+from accounts.domain import DEFAULT_TENANT
+from assistants import domain as assistant_domain
 from assistants.models import Assistant
 from duragraph_site import ids
 from duragraph_site.errors import BadRequest, DuraGraphError, InvalidInput, NotFound
+from runs import payloads
+from runs import services as run_services
 from runs.models import Cron
 from threads.models import Thread
 
@@ -85,8 +89,14 @@ def cron_create(
     enabled: bool = True,
     tz_name: str | None = None,
     on_run_completed: str | None = None,
+    tenant: str = DEFAULT_TENANT,
+    scope: str | None = None,
 ) -> Cron:
     """Create a cron; ``on_run_completed`` (``delete``/``keep``) applies to stateless crons only.
+
+    A thread's cron belongs to the thread's tenant, a stateless one to *tenant*; *scope* is the
+    tenant the caller sees (None: every tenant): an assistant or thread it cannot see is
+    NotFound, as an unknown id.
 
     Raises:
         NotFound: unknown assistant or thread.
@@ -95,11 +105,20 @@ def cron_create(
     _validate_schedule(schedule)
     tz_name = tz_name or "UTC"
     now = timezone.now()
-    if not Assistant.objects.filter(assistant_id=assistant_id).exists():
+    owner = Assistant.objects.filter(assistant_id=assistant_id).values_list("tenant", flat=True)
+    assistant_tenant = owner.first()
+    if assistant_tenant is None or not assistant_domain.visible_to(assistant_tenant, scope):
         raise NotFound(f"Assistant {assistant_id} not found")
-    if thread_id is not None and not Thread.objects.filter(thread_id=thread_id).exists():
-        raise NotFound(f"Thread with ID {thread_id} not found")
+    if thread_id is not None:
+        threads = Thread.objects.filter(thread_id=thread_id)
+        if scope is not None:
+            threads = threads.filter(tenant=scope)
+        thread_tenant = threads.values_list("tenant", flat=True).first()
+        if thread_tenant is None:
+            raise NotFound(f"Thread with ID {thread_id} not found")
+        tenant = thread_tenant
     return Cron.objects.create(
+        tenant=tenant,
         cron_id=ids.new_id(),
         assistant_id=assistant_id,
         thread_id=thread_id,
@@ -126,13 +145,15 @@ def cron_update(
     metadata: Mapping[str, Any] | None = None,
     on_run_completed: str | None = None,
     payload_changes: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> Cron:
     """Change the given fields; a new schedule or timezone recomputes the next firing.
 
-    ``end_time=None`` clears the end time; leaving it out keeps it.
+    ``end_time=None`` clears the end time; leaving it out keeps it. *tenant* here and below:
+    the caller's scope (None: every tenant); another tenant's cron is NotFound.
     """
     with transaction.atomic():
-        cron = Cron.objects.select_for_update().filter(cron_id=cron_id).first()
+        cron = _scoped(tenant).select_for_update().filter(cron_id=cron_id).first()
         if cron is None:
             raise NotFound(f"Cron {cron_id} not found")
         if schedule is not None:
@@ -161,39 +182,53 @@ def cron_update(
         return cron
 
 
-def cron_delete(*, cron_id: uuid.UUID) -> None:
-    deleted, _ = Cron.objects.filter(cron_id=cron_id).delete()
+def _scoped(tenant: str | None):
+    return Cron.objects.all() if tenant is None else Cron.objects.filter(tenant=tenant)
+
+
+def cron_delete(*, cron_id: uuid.UUID, tenant: str | None = None) -> None:
+    deleted, _ = _scoped(tenant).filter(cron_id=cron_id).delete()
     if not deleted:
         raise NotFound(f"Cron {cron_id} not found")
 
 
 # -- queries ---------------------------------------------------------------------------------
-def cron_get(cron_id: uuid.UUID) -> Cron:
-    cron = Cron.objects.filter(cron_id=cron_id).first()
+def cron_get(cron_id: uuid.UUID, *, tenant: str | None = None) -> Cron:
+    cron = _scoped(tenant).filter(cron_id=cron_id).first()
     if cron is None:
         raise NotFound(f"Cron {cron_id} not found")
     return cron
 
 
-def _filtered(*, assistant_id=None, thread_id=None, enabled=None, metadata=None):
-    queryset = Cron.objects.all()
+def _filtered(
+    *, tenant=None, assistant_id=None, thread_id=None, enabled=None, metadata=None, where=None
+):
+    """The crons matching; *metadata* is a containment document or a ``Q`` on the column
+    (LangGraph custom auth's filters), *where* any further condition (on the crons' threads)."""
+    queryset = _scoped(tenant)
+    if where is not None:
+        queryset = queryset.filter(where)
     if assistant_id is not None:
         queryset = queryset.filter(assistant_id=assistant_id)
     if thread_id is not None:
         queryset = queryset.filter(thread_id=thread_id)
     if enabled is not None:
         queryset = queryset.filter(enabled=enabled)
-    if metadata:
+    if isinstance(metadata, Q):
+        queryset = queryset.filter(metadata)
+    elif metadata:
         queryset = queryset.filter(metadata__contains=metadata)
     return queryset
 
 
 def cron_search(
     *,
+    tenant: str | None = None,
     assistant_id: uuid.UUID | None = None,
     thread_id: uuid.UUID | None = None,
     enabled: bool | None = None,
-    metadata: dict | None = None,
+    metadata: dict | Q | None = None,
+    where: Q | None = None,
     limit: int = 10,
     offset: int = 0,
     sort_by: str | None = None,
@@ -204,10 +239,12 @@ def cron_search(
         raise InvalidInput(f"sort_by must be one of {list(SORT_FIELDS)}")
     direction = "" if sort_order == "asc" else "-"
     filters = {
+        "tenant": tenant,
         "assistant_id": assistant_id,
         "thread_id": thread_id,
         "enabled": enabled,
         "metadata": metadata,
+        "where": where,
     }
     queryset = _filtered(**filters).annotate(total=Window(Count("*")))
     rows = list(queryset.order_by(f"{direction}{order}", "cron_id")[offset : offset + limit])
@@ -215,8 +252,14 @@ def cron_search(
     return rows, total
 
 
-def cron_count(*, assistant_id=None, thread_id=None, metadata=None) -> int:
-    return _filtered(assistant_id=assistant_id, thread_id=thread_id, metadata=metadata).count()
+def cron_count(*, tenant=None, assistant_id=None, thread_id=None, metadata=None, where=None) -> int:
+    return _filtered(
+        tenant=tenant,
+        assistant_id=assistant_id,
+        thread_id=thread_id,
+        metadata=metadata,
+        where=where,
+    ).count()
 
 
 # -- firing ----------------------------------------------------------------------------------
@@ -231,9 +274,6 @@ def crons_fire_due(*, now: datetime | None = None) -> list[uuid.UUID]:
     each cron is claimed with ``FOR UPDATE SKIP LOCKED`` and advanced in the same transaction
     as its run, so every tick creates exactly one run however many schedulers run.
     """
-    from runs import payloads
-    from runs import services as run_services
-
     now = now or timezone.now()
     created: list[uuid.UUID] = []
     with transaction.atomic(), connection.cursor() as cursor:
@@ -260,6 +300,9 @@ def crons_fire_due(*, now: datetime | None = None) -> list[uuid.UUID]:
                         metadata={**request.metadata, "cron_id": str(cron.cron_id)},
                         multitask_strategy=request.multitask_strategy,
                         after_seconds=request.after_seconds,
+                        # A stateless cron's threads are its tenant's (its assistant and
+                        # thread were checked against the caller when it was created).
+                        tenant=cron.tenant,
                     )
                     created.append(run.run_id)
             except DuraGraphError:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from accounts.domain import DEFAULT_TENANT
 from duragraph_site.errors import IllegalTransition, InvalidInput, StaleLease
 from events.domain import DomainEvent, EventTypes, Recorded, check_sequence, require_json
 
@@ -79,6 +80,8 @@ class RunCreated(DomainEvent):
     multitask_strategy: MultitaskStrategy
     max_attempts: int
     available_at: datetime
+    #: Its thread's tenant; None in events recorded before tenants were: the default tenant's.
+    tenant: str | None = None
 
 
 class RunStarted(DomainEvent):
@@ -216,6 +219,8 @@ class RunState:
     interrupts: Mapping[str, Any] = field(default_factory=dict)
     #: Why it was cancelled (by a user, or superseded by a multitask strategy).
     cancel_reason: str | None = None
+    #: Its thread's tenant.
+    tenant: str = DEFAULT_TENANT
     deleted: bool = False
 
     @property
@@ -258,6 +263,7 @@ def create(
     max_attempts: int,
     now: datetime,
     after_seconds: float = 0,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[DomainEvent]:
     require_json("kwargs", kwargs)
     require_json("metadata", metadata)
@@ -281,6 +287,7 @@ def create(
             multitask_strategy=strategy,
             max_attempts=max_attempts,
             available_at=now + timedelta(seconds=after_seconds),
+            tenant=tenant,
         )
     ]
 
@@ -437,6 +444,16 @@ def _require_status(
 
 
 # -- fold ------------------------------------------------------------------------------------
+def tenant_of(event: RunCreated) -> str:
+    return event.tenant if event.tenant is not None else DEFAULT_TENANT
+
+
+def visible_to(owner: str, tenant: str | None) -> bool:
+    """Whether a run of tenant *owner* is visible to a caller scoped to *tenant* (None: every
+    tenant). Another tenant's run is, to the caller, a run that does not exist."""
+    return tenant is None or owner == tenant
+
+
 def apply(state: RunState | None, recorded: Recorded[Any]) -> RunState:
     """Fold one recorded event into the run's state."""
     check_sequence(state.version if state else 0, recorded)
@@ -458,6 +475,7 @@ def apply(state: RunState | None, recorded: Recorded[Any]) -> RunState:
             multitask_strategy=event.multitask_strategy,
             max_attempts=event.max_attempts,
             available_at=event.available_at,
+            tenant=tenant_of(event),
         )
     if state is None:
         raise IllegalTransition(f"{event.type_name} cannot start a run stream")

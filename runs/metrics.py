@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
 # "livesum": with several processes (PROMETHEUS_MULTIPROC_DIR), the sum over the live ones.
+STREAMS_LIVE = Gauge(
+    "duragraph_streams_live",
+    "Streams following their run or thread live: subscribed (to NATS, or to the outbox NOTIFY "
+    "without it) and caught up from PostgreSQL",
+    multiprocess_mode="livesum",
+)
 SSE_STREAMS_OPEN = Gauge(
     "duragraph_sse_streams_open",
     "Server-sent event streams being served",

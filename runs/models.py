@@ -50,13 +50,18 @@ class Run(models.Model):
     cancel_reason = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    #: Its thread's tenant (docs/tenants.md).
+    tenant = models.CharField(max_length=255, default="default")
 
     class Meta:
         indexes = [
+            # Cancelling a tenant's runs by status (POST /runs/cancel {"status": ...}).
+            models.Index(fields=["tenant", "status"], name="runs_tenant_status_idx"),
             models.Index(fields=["thread", "created_at"], name="runs_thread_created_idx"),
+            # The queue, in claim order (runs/sql/queries.sql: claim_runs).
             models.Index(
-                fields=["available_at", "created_at"],
-                name="runs_pending_queue_idx",
+                fields=["created_at", "run_id"],
+                name="runs_pending_fifo_idx",
                 condition=models.Q(status="pending"),
             ),
             models.Index(
@@ -65,6 +70,9 @@ class Run(models.Model):
                 condition=models.Q(status="running"),
             ),
             models.Index(fields=["status", "created_at"], name="runs_status_created_idx"),
+            # The dashboard's Runs list, newest first by (created_at, run_id) positions
+            # (duragraph_site.pages.Keyset). Neither column changes, so updates stay HOT.
+            models.Index(fields=["created_at", "run_id"], name="runs_created_idx"),
         ]
         # Wake-ups for executors (a run became claimable) and for waiters (a run ended),
         # from the database itself so that no write path can forget them.
@@ -138,9 +146,12 @@ class Cron(models.Model):
     user_id = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    #: Its tenant (its thread's, for a thread's cron); its runs are created in it.
+    tenant = models.CharField(max_length=255, default="default")
 
     class Meta:
         indexes = [
+            models.Index(fields=["tenant", "created_at"], name="runs_cron_tenant_created_idx"),
             models.Index(
                 fields=["next_run_date"], name="runs_cron_due_idx", condition=models.Q(enabled=True)
             ),

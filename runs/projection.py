@@ -14,10 +14,16 @@ if TYPE_CHECKING:
     import uuid
 
 
+#: The NATS subject of a run's events: per thread and run, so that thread-wide streams can
+#: subscribe too. The one definition: the claim statement fills it in SQL (runs/sql/queries.sql).
+SUBJECT = "duragraph.threads.{thread_id}.runs.{run_id}"
+
+
 def stream(thread_id: uuid.UUID, run_id: uuid.UUID) -> Stream:
-    """Run events are published per thread and run, so thread-wide streams can subscribe too."""
     return Stream(
-        type=domain.STREAM_TYPE, id=run_id, subject=f"duragraph.threads.{thread_id}.runs.{run_id}"
+        type=domain.STREAM_TYPE,
+        id=run_id,
+        subject=SUBJECT.format(thread_id=thread_id, run_id=run_id),
     )
 
 
@@ -43,6 +49,7 @@ def to_state(row: Run) -> domain.RunState:
         output=row.output,
         interrupts=row.interrupts,
         cancel_reason=row.cancel_reason,
+        tenant=row.tenant,
     )
 
 
@@ -67,6 +74,7 @@ def _columns(state: domain.RunState) -> dict:
         "cancel_reason": state.cancel_reason,
         "created_at": state.created_at,
         "updated_at": state.updated_at,
+        "tenant": state.tenant,
     }
 
 

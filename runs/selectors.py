@@ -3,33 +3,54 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from django.db import connection
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from duragraph_site.errors import NotFound
 from events import store
-from runs.domain import ACTIVE_STATUSES, RunStatus
+from runs.domain import ACTIVE_STATUSES, RunStatus, visible_to
 from runs.models import Run
+from runs.sql import queries
 from threads.models import Thread
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
-def run_get(run_id: uuid.UUID, *, thread_id: uuid.UUID | None = None) -> Run:
-    """The run (under *thread_id* when given), or NotFound."""
+
+def run_get(
+    run_id: uuid.UUID, *, thread_id: uuid.UUID | None = None, tenant: str | None = None
+) -> Run:
+    """The run (under *thread_id* when given), or NotFound; also NotFound when a caller scoped
+    to *tenant* (None: every tenant) cannot see it, as for an unknown id."""
     queryset = Run.objects.filter(run_id=run_id)
     if thread_id is not None:
         queryset = queryset.filter(thread_id=thread_id)
     run = queryset.first()
-    if run is None:
+    if run is None or not visible_to(run.tenant, tenant):
         raise NotFound(f"Run {run_id} not found")
     return run
 
 
 def run_list(
-    thread_id: uuid.UUID, *, limit: int = 10, offset: int = 0, status: str | None = None
+    thread_id: uuid.UUID,
+    *,
+    tenant: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    status: str | None = None,
 ) -> list[Run]:
-    """A thread's runs, newest first (NotFound for an unknown thread)."""
-    if not Thread.objects.filter(thread_id=thread_id).exists():
+    """A thread's runs, newest first (NotFound for an unknown thread, or one a caller scoped
+    to *tenant* cannot see)."""
+    threads = Thread.objects.filter(thread_id=thread_id)
+    if tenant is not None:
+        threads = threads.filter(tenant=tenant)
+    if not threads.exists():
         raise NotFound(f"Thread with ID {thread_id} not found")
     queryset = Run.objects.filter(thread_id=thread_id)
     if status:
@@ -82,6 +103,114 @@ def _result_from_events(run_id: uuid.UUID) -> Any:
     return {}
 
 
-def runs_claimable_exist() -> bool:
-    """Whether any pending run can be claimed now (past its ``available_at``)."""
-    return Run.objects.filter(status=RunStatus.PENDING, available_at__lte=timezone.now()).exists()
+def run_latest_values(run_id: uuid.UUID) -> Any:
+    """The run's state so far: the data of its last ``values`` chunk (None before any)."""
+    event = store.last_event(run_id, type="RunOutputStreamed", contains={"mode": "values"})
+    return event.payload.get("data") if event is not None else None
+
+
+def runs_held_count(worker_id: str) -> int:
+    """How many runs are running under *worker_id*."""
+    return Run.objects.filter(status=RunStatus.RUNNING, worker_id=worker_id).count()
+
+
+def runs_holders(worker_ids: Iterable[str] | QuerySet) -> list[str]:
+    """Which of *worker_ids* (a list, or a query of worker ids) hold running runs now."""
+    running = Run.objects.filter(status=RunStatus.RUNNING, worker_id__in=worker_ids)
+    return list(running.values_list("worker_id", flat=True).distinct())
+
+
+def runs_claimable_exist(
+    *, graph_ids: list[str] | None = None, now: datetime | None = None
+) -> bool:
+    """Whether a run (of *graph_ids*, or any) can be claimed now: the claim's own definition
+    (``runs_claimable_v1``), so a run waiting behind a running one on its thread is not."""
+    params = {"graph_ids": graph_ids, "now": now or timezone.now()}
+    with connection.cursor() as cursor:
+        cursor.execute(queries["claimable_exist"], params)
+        return cursor.fetchone()[0]
+
+
+# -- the dashboard (runs/pages.py) -----------------------------------------------------------
+@dataclass(frozen=True)
+class RunFilter:
+    """What the Runs page narrows its list to (every field optional)."""
+
+    status: str | None = None
+    assistant_id: uuid.UUID | None = None
+    graph_id: str | None = None
+    thread_id: uuid.UUID | None = None
+    #: A run or thread id, exact.
+    search: uuid.UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def runs_filtered(where: RunFilter, *, tenant: str | None = None) -> QuerySet:
+    """Runs matching *where* visible to *tenant* (None: every tenant), each with its
+    assistant (one join, not a query per row)."""
+    queryset = Run.objects.select_related("assistant")
+    if tenant is not None:
+        queryset = queryset.filter(tenant=tenant)
+    if where.status:
+        queryset = queryset.filter(status=where.status)
+    if where.assistant_id:
+        queryset = queryset.filter(assistant_id=where.assistant_id)
+    if where.graph_id:
+        queryset = queryset.filter(assistant__graph_id=where.graph_id)
+    if where.thread_id:
+        queryset = queryset.filter(thread_id=where.thread_id)
+    if where.search:
+        queryset = queryset.filter(Q(run_id=where.search) | Q(thread_id=where.search))
+    if where.created_after:
+        queryset = queryset.filter(created_at__gte=where.created_after)
+    if where.created_before:
+        queryset = queryset.filter(created_at__lt=where.created_before)
+    return queryset
+
+
+@dataclass(frozen=True)
+class RunsOverview:
+    """The overview page's figures about runs."""
+
+    #: Runs by status now.
+    by_status: dict[str, int]
+    #: Runs created in the last hour, by status now.
+    last_hour: dict[str, int]
+    #: Runs that ended in the last hour per 5-minute bucket, oldest first: (success, failed).
+    ended_per_bucket: list[tuple[int, int]]
+    #: Pending runs that can start now, and the age of the oldest one (seconds; None: none).
+    queue_depth: int
+    oldest_pending_seconds: float | None
+    #: Share of the runs that ended in the last hour with ``error`` or ``timeout`` (None: none).
+    failure_rate: float | None
+
+
+def runs_overview(*, tenant: str | None = None, now: datetime | None = None) -> RunsOverview:
+    """Counts for the overview page: five aggregate queries whatever the number of runs."""
+    now = now or timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    runs = Run.objects.all() if tenant is None else Run.objects.filter(tenant=tenant)
+    by_status = dict(runs.values_list("status").annotate(n=Count("run_id")).order_by())
+    last_hour = dict(
+        runs.filter(created_at__gte=hour_ago)
+        .values_list("status")
+        .annotate(n=Count("run_id"))
+        .order_by()
+    )
+    buckets = [[0, 0] for _ in range(12)]
+    with connection.cursor() as cursor:
+        cursor.execute(queries["ended_per_bucket"], {"now": now, "tenant": tenant})
+        for bucket, failed, count in cursor.fetchall():
+            buckets[bucket][1 if failed else 0] += count
+    queued = runs.filter(status=RunStatus.PENDING, available_at__lte=now)
+    oldest = queued.aggregate(oldest=Min("created_at"))["oldest"]
+    done = sum(ok + failed for ok, failed in buckets)
+    return RunsOverview(
+        by_status={status.value: by_status.get(status.value, 0) for status in RunStatus},
+        last_hour={status.value: last_hour.get(status.value, 0) for status in RunStatus},
+        ended_per_bucket=[(ok, failed) for ok, failed in buckets],
+        queue_depth=queued.count(),
+        oldest_pending_seconds=None if oldest is None else (now - oldest).total_seconds(),
+        failure_rate=sum(failed for _, failed in buckets) / done if done else None,
+    )

@@ -1,16 +1,16 @@
 """Waiting for runs to end, without polling delays and without holding a pooled connection.
 
-One listener thread per process keeps a dedicated connection ``LISTEN``ing on the channel that
-the ``runs_run`` triggers notify when a run ends (or is deleted), and wakes the threads waiting
-for that run. Because a notification can be missed (the listener reconnecting after a database
-restart), it also re-checks the waited runs' statuses every ``SAFETY_POLL_SECONDS``.
+One listener per process (a :class:`duragraph_site.db.listen.Listener`: its own thread and
+connection) ``LISTEN``s on the channel that the ``runs_run`` triggers notify when a run ends (or
+is deleted), and wakes the threads waiting for that run. Because a notification can be missed
+(the listener reconnecting after a database restart), it also re-checks the waited runs'
+statuses on every (re)connection and every ``SAFETY_POLL_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 import uuid
@@ -18,23 +18,13 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import psycopg
-from django.db import connection
 
+from duragraph_site.db.listen import Listener
 from runs.domain import TERMINAL_STATUSES
 from runs.models import ENDED_CHANNEL
 
-logger = logging.getLogger(__name__)
-
 SAFETY_POLL_SECONDS = 1.0
 _TERMINAL = [status.value for status in TERMINAL_STATUSES]
-
-
-def _conninfo() -> str:
-    params = connection.get_connection_params()
-    allowed = ("dbname", "user", "password", "host", "port", "sslmode", "options")
-    return psycopg.conninfo.make_conninfo(
-        **{k: v for k, v in params.items() if k in allowed and v not in (None, "")}
-    )
 
 
 class RunWaiter:
@@ -43,8 +33,14 @@ class RunWaiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[uuid.UUID, list[Callable[[], None]]] = defaultdict(list)
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        self._listener = Listener(
+            ENDED_CHANNEL,
+            name="run-waiter",
+            on_connect=self._poll_statuses,  # anything that ended while we were away
+            on_wake=self._on_wake,
+            tick_seconds=SAFETY_POLL_SECONDS,
+        )
+        self._last_poll = 0.0
 
     @contextlib.contextmanager
     def watching(self, run_id: uuid.UUID) -> Iterator[threading.Event]:
@@ -86,39 +82,18 @@ class RunWaiter:
 
     # -- the listener thread ---------------------------------------------------------------------
     def _ensure_listener(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._ready.clear()
-            self._thread = threading.Thread(
-                target=self._listen_forever, args=(_conninfo(),), name="run-waiter", daemon=True
-            )
-            self._thread.start()
-        self._ready.wait(5)
+        self._listener.start()
+        self._listener.wait_ready(5)
 
-    def _listen_forever(self, conninfo: str) -> None:
-        while True:
-            try:
-                with psycopg.connect(conninfo, autocommit=True) as listener:
-                    listener.execute(f"LISTEN {ENDED_CHANNEL}")
-                    self._ready.set()
-                    self._poll_statuses(listener)  # anything that ended while we were away
-                    last_poll = time.monotonic()
-                    while True:
-                        for notify in listener.notifies(timeout=SAFETY_POLL_SECONDS):
-                            with contextlib.suppress(ValueError):
-                                self._wake(uuid.UUID(notify.payload))
-                        if time.monotonic() - last_poll >= SAFETY_POLL_SECONDS:
-                            self._poll_statuses(listener)
-                            last_poll = time.monotonic()
-            except psycopg.Error:
-                logger.warning(
-                    "run waiter lost its database connection; reconnecting", exc_info=True
-                )
-                self._ready.set()
-                time.sleep(1)
+    def _on_wake(self, listener: psycopg.Connection, notifies: list[psycopg.Notify]) -> None:
+        for notify in notifies:
+            with contextlib.suppress(ValueError):
+                self._wake(uuid.UUID(notify.payload))
+        if time.monotonic() - self._last_poll >= SAFETY_POLL_SECONDS:
+            self._poll_statuses(listener)
 
     def _poll_statuses(self, listener: psycopg.Connection) -> None:
+        self._last_poll = time.monotonic()
         with self._lock:
             run_ids = list(self._waiting)
         if not run_ids:

@@ -13,6 +13,8 @@ from django.db import models
 
 class Item(models.Model):
     id = models.BigAutoField(primary_key=True)
+    #: Its tenant: each tenant has a store of its own (docs/tenants.md).
+    tenant = models.CharField(max_length=255, default="default")
     #: The path of labels the item lives under, e.g. ``["users", "ada", "memories"]``.
     namespace = ArrayField(models.TextField())
     key = models.TextField()
@@ -27,8 +29,11 @@ class Item(models.Model):
 
     class Meta:
         constraints = [
-            # The upsert's ON CONFLICT target; also the index for get/put/delete by (ns, key).
-            models.UniqueConstraint(fields=["namespace", "key"], name="store_item_ns_key_uniq"),
+            # The upsert's ON CONFLICT target; also the index for get/put/delete by
+            # (tenant, ns, key), and for a tenant's searches and namespaces.
+            models.UniqueConstraint(
+                fields=["tenant", "namespace", "key"], name="store_item_tenant_ns_key_uniq"
+            ),
         ]
         indexes = [
             # Prefix/suffix matching pre-filters with `namespace @> labels` (array containment).

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, connections, router
 from django.utils import timezone
 
+from accounts.domain import DEFAULT_TENANT
 from store import domain
 from store.models import Item
 from store.sql import queries
@@ -76,8 +77,9 @@ def store_get_item(
     key: str,
     refresh_ttl: bool | None = None,
     now: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> Item | None:
-    """The live item at (*namespace*, *key*), or None.
+    """The live item at (*namespace*, *key*) of *tenant*'s store, or None.
 
     Raises:
         InvalidInput: bad namespace or key.
@@ -85,6 +87,7 @@ def store_get_item(
     labels = domain.validate_namespace(namespace)
     key = domain.validate_key(key)
     params = {
+        "tenant": tenant,
         "namespace": list(labels),
         "key": key,
         "refresh": _refresh(refresh_ttl),
@@ -102,8 +105,9 @@ def store_search_items(
     query: str | None = None,
     refresh_ttl: bool | None = None,
     now: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[Item]:
-    """A page of live items whose namespace starts with *namespace_prefix* (label-wise; ``*``
+    """A page of live items of *tenant*'s store whose namespace starts with *namespace_prefix* (label-wise; ``*``
     matches any label) and whose value passes *filter* (see ``domain.parse_filter``), most
     recently updated first.
 
@@ -118,6 +122,7 @@ def store_search_items(
     conditions = domain.parse_filter(filter)
     limit, offset = domain.validate_page(limit=limit, offset=offset)
     params = {
+        "tenant": tenant,
         "prefix": list(prefix),
         "required_labels": domain.required_labels(prefix),
         "contains": json.dumps(conditions.equals),
@@ -138,8 +143,9 @@ def store_list_namespaces(
     limit: int = 100,
     offset: int = 0,
     now: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[list[str]]:
-    """A page of the distinct namespaces of live items matching *prefix* and *suffix* (label
+    """A page of the distinct namespaces of live items of *tenant*'s store matching *prefix* and *suffix* (label
     by label, ``*`` matches any label), cut to *max_depth* labels, in sorted order.
 
     Raises:
@@ -150,6 +156,7 @@ def store_list_namespaces(
     max_depth = domain.validate_max_depth(max_depth)
     limit, offset = domain.validate_page(limit=limit, offset=offset)
     params = {
+        "tenant": tenant,
         "prefix": list(prefix_labels),
         "suffix": list(suffix_labels),
         "required_labels": domain.required_labels(prefix_labels, suffix_labels),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.domain import DEFAULT_TENANT
 from store import domain
 from store.models import Item
 from store.selectors import fetch_items
@@ -30,8 +31,9 @@ def store_put_item(
     value: Mapping[str, Any],
     ttl: float | None = None,
     now: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> Item:
-    """Create or replace the item at (*namespace*, *key*) and return it.
+    """Create or replace the item at (*namespace*, *key*) of *tenant*'s store and return it.
 
     *ttl* is in minutes; None means the item never expires. A replace keeps ``created_at``
     (unless the old item had expired) and bumps ``updated_at``. Concurrent puts of one key are
@@ -46,6 +48,7 @@ def store_put_item(
     delta = domain.ttl_delta(ttl)
     now = now or timezone.now()
     params = {
+        "tenant": tenant,
         "namespace": list(labels),
         "key": key,
         "value": json.dumps(document),
@@ -59,8 +62,9 @@ def store_put_item(
     return fetch_items(queries["put_item"], params)[0]
 
 
-def store_delete_item(*, namespace: Sequence[str], key: str) -> bool:
-    """Delete the item at (*namespace*, *key*); False if there was none (not an error).
+def store_delete_item(*, namespace: Sequence[str], key: str, tenant: str = DEFAULT_TENANT) -> bool:
+    """Delete the item at (*namespace*, *key*) of *tenant*'s store; False if there was none
+    (not an error).
 
     Raises:
         InvalidInput: bad namespace or key.
@@ -69,7 +73,9 @@ def store_delete_item(*, namespace: Sequence[str], key: str) -> bool:
     key = domain.validate_key(key)
     # One statement (no signals or cascades to run for an Item), so atomic on its own.
     with connection.cursor() as cursor:
-        cursor.execute(queries["delete_item"], {"namespace": list(labels), "key": key})
+        cursor.execute(
+            queries["delete_item"], {"tenant": tenant, "namespace": list(labels), "key": key}
+        )
         return cursor.rowcount > 0
 
 

@@ -23,3 +23,25 @@ def _flush_may_truncate_the_event_log():
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
     DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _authentication_off_unless_a_test_turns_it_on():
+    """Most tests exercise the API itself, as ``manage.py dev`` serves it: without credentials.
+    The authentication tests turn it on (``settings.AUTH_ENABLED = True``, or the e2e
+    ``auth_env``); the e2e servers get ``AUTH_ENABLED=false`` from ``server_env``."""
+    from django.conf import settings
+
+    settings.AUTH_ENABLED = False
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rate_limits_off_unless_a_test_turns_them_on():
+    """Likewise rate limits (which would otherwise follow AUTH_ENABLED): the rate limit tests
+    turn them on (``settings.RATE_LIMIT_ENABLED = True``, or ``RATE_LIMIT_ENABLED=true`` in a
+    server's environment); the e2e servers get ``RATE_LIMIT_ENABLED=false`` from ``server_env``."""
+    from django.conf import settings
+
+    settings.RATE_LIMIT_ENABLED = False
+    yield

@@ -1,21 +1,12 @@
-"""Threads in the admin: status, values, their runs and their event timeline."""
+"""Threads in the admin: status, values and their event timeline (``runs.admin`` adds their runs)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from duragraph_site.admin_base import ReadOnlyInline, pretty_json
+from duragraph_site.admin_base import pretty_json
 from events.admin import EventSourcedAdmin
-from runs.models import Run
 from threads.models import Thread
-
-
-class RunInline(ReadOnlyInline):
-    model = Run
-    fields = ("run_id", "status", "assistant_id", "worker_id", "attempt", "created_at")
-    readonly_fields = fields
-    ordering = ("-created_at",)
-    show_change_link = True
 
 
 @admin.register(Thread)
@@ -28,7 +19,6 @@ class ThreadAdmin(EventSourcedAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ("replay_selected",)
-    inlines = (RunInline,)
     fields = (
         "thread_id", "status", "version", "created_at", "updated_at", "state_updated_at", "copied_from",
         "metadata_json", "values_json", "interrupts_json", "error_json", "ttl",

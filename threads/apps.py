@@ -8,7 +8,9 @@ class ThreadsConfig(AppConfig):
     verbose_name = "Threads"
 
     def ready(self) -> None:
+        from assistants import hooks as assistant_hooks
         from events import projections
-        from threads import projection
+        from threads import projection, services
 
         projections.register(projection.PROJECTION)
+        assistant_hooks.assistant_deleting.register(services.threads_delete_for_assistant)

@@ -2,9 +2,10 @@
 
 Writes (``put``, ``put_writes``) become ``CheckpointSaved`` / ``CheckpointWritesSaved`` events on
 the thread's stream, projected into the ``Checkpoint`` / ``CheckpointWrite`` tables in the same
-transaction. Who may write is the *writer*'s business: the built-in executor passes a writer
-that checks the run's lease epoch in that transaction (a stale executor's write is refused and
-changes nothing); the API's ``update_state`` uses the plain thread writer.
+transaction. Who may write is the *writer*'s business, given by whoever makes the saver: the
+built-in executor passes a writer that checks the run's lease epoch in that transaction (a stale
+executor's write is refused and changes nothing); the API's ``update_state`` passes the thread
+services' own (``threads.services.ThreadWriter``); without one the saver only reads.
 
 Reads come from the projection tables and return exactly what LangGraph serialized.
 """
@@ -37,27 +38,24 @@ if TYPE_CHECKING:
 
 
 class CheckpointWriter(Protocol):
-    """Records checkpoint events; implementations decide who is allowed to."""
+    """Records checkpoint events; implementations decide who is allowed to. ``delete_thread``
+    (LangGraph's ``BaseCheckpointSaver.delete_thread``) is only needed of writers whose graphs
+    may call it: a run's fenced writer never deletes a thread's history."""
 
     def save_checkpoint(self, thread_id: uuid.UUID, **fields: Any) -> None: ...
 
     def save_writes(self, thread_id: uuid.UUID, **fields: Any) -> None: ...
 
+    def delete_thread(self, thread_id: uuid.UUID) -> None: ...
 
-class ThreadWriter:
-    """Unfenced writes (``update_state``, copies): the thread's own services."""
 
-    def save_checkpoint(self, thread_id: uuid.UUID, **fields: Any) -> None:
-        from threads import services
+class ReadOnly:
+    """The writer of a checkpointer that only reads (state and history): a write is a bug."""
 
-        with released():
-            services.thread_save_checkpoint(thread_id=thread_id, **fields)
+    def save_checkpoint(self, thread_id: uuid.UUID, *args: Any, **fields: Any) -> None:
+        raise RuntimeError("this checkpointer was made for reading: give it a writer to write")
 
-    def save_writes(self, thread_id: uuid.UUID, **fields: Any) -> None:
-        from threads import services
-
-        with released():
-            services.thread_save_writes(thread_id=thread_id, **fields)
+    save_writes = delete_thread = save_checkpoint
 
 
 def _serialized(typed: tuple[str, bytes]) -> dict[str, str]:
@@ -83,7 +81,7 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
         state_keys: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        self.writer = writer or ThreadWriter()
+        self.writer = writer or ReadOnly()
         self.run_id = run_id
         self.state_keys = list(state_keys) if state_keys is not None else None
 
@@ -231,9 +229,7 @@ class DuraGraphSaver(BaseCheckpointSaver[int]):
         )
 
     def delete_thread(self, thread_id: str) -> None:
-        from threads import services
-
-        services.thread_delete_checkpoints(thread_id=_uuid(thread_id), reason="delete_thread")
+        self.writer.delete_thread(_uuid(thread_id))
 
     def get_next_version(self, current: int | None, channel: None = None) -> int:
         return 1 if current is None else int(current) + 1

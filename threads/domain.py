@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from accounts.domain import DEFAULT_TENANT
 from duragraph_site.errors import IllegalTransition
 from events.domain import DomainEvent, EventTypes, Recorded, check_sequence, require_json
 
@@ -43,6 +44,8 @@ class ThreadCreated(DomainEvent):
     #: ``{"strategy": "delete", "ttl": minutes}`` when the thread should expire.
     ttl: dict[str, Any] | None = None
     copied_from: uuid.UUID | None = None
+    #: Its tenant; None in events recorded before tenants were: the default tenant's.
+    tenant: str | None = None
 
 
 class ThreadMetadataUpdated(DomainEvent):
@@ -154,6 +157,7 @@ class ThreadState:
     updated_at: datetime
     state_updated_at: datetime
     copied_from: uuid.UUID | None = None
+    tenant: str = DEFAULT_TENANT
     deleted: bool = False
 
 
@@ -166,6 +170,7 @@ def create(
     values: Any = None,
     ttl: Mapping[str, Any] | None = None,
     copied_from: uuid.UUID | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[DomainEvent]:
     require_json("metadata", metadata)
     require_json("config", config or {})
@@ -180,6 +185,7 @@ def create(
             values=values,
             ttl=dict(ttl) if ttl is not None else None,
             copied_from=copied_from,
+            tenant=tenant,
         )
     ]
 
@@ -264,6 +270,12 @@ def delete(state: ThreadState) -> list[DomainEvent]:
     return [ThreadDeleted()]
 
 
+def visible_to(owner: str, tenant: str | None) -> bool:
+    """Whether a thread of tenant *owner* is visible to a caller scoped to *tenant* (None:
+    every tenant). Another tenant's thread is, to the caller, a thread that does not exist."""
+    return tenant is None or owner == tenant
+
+
 def _require_not_deleted(state: ThreadState) -> None:
     if state.deleted:
         raise IllegalTransition(f"thread {state.thread_id} was deleted")
@@ -291,6 +303,7 @@ def apply(state: ThreadState | None, recorded: Recorded[Any]) -> ThreadState:
             updated_at=recorded.at,
             state_updated_at=recorded.at,
             copied_from=event.copied_from,
+            tenant=event.tenant if event.tenant is not None else DEFAULT_TENANT,
         )
     if state is None:
         raise IllegalTransition(f"{event.type_name} cannot start a thread stream")

@@ -27,9 +27,14 @@ class Thread(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     state_updated_at = models.DateTimeField()
+    #: Its tenant (docs/tenants.md).
+    tenant = models.CharField(max_length=255, default="default")
 
     class Meta:
-        indexes = [models.Index(fields=["created_at"], name="threads_created_idx")]
+        indexes = [
+            models.Index(fields=["created_at"], name="threads_created_idx"),
+            models.Index(fields=["tenant", "created_at"], name="threads_tenant_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"thread {self.thread_id} ({self.status})"

@@ -36,6 +36,7 @@ def to_state(row: Thread) -> domain.ThreadState:
         updated_at=row.updated_at,
         state_updated_at=row.state_updated_at,
         copied_from=row.copied_from,
+        tenant=row.tenant,
     )
 
 
@@ -53,6 +54,7 @@ def _columns(state: domain.ThreadState) -> dict:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
         "state_updated_at": state.state_updated_at,
+        "tenant": state.tenant,
     }
 
 
@@ -70,10 +72,11 @@ def read(thread_id: uuid.UUID) -> domain.ThreadState | None:
     return to_state(row) if row is not None else None
 
 
-def load_for_update(thread_id: uuid.UUID) -> domain.ThreadState:
-    """The thread's state with its row locked; NotFound if absent."""
+def load_for_update(thread_id: uuid.UUID, *, tenant: str | None = None) -> domain.ThreadState:
+    """The thread's state with its row locked; NotFound if absent, or if a caller scoped to
+    *tenant* (None: every tenant) cannot see it."""
     row = Thread.objects.select_for_update().filter(thread_id=thread_id).first()
-    if row is None:
+    if row is None or not domain.visible_to(row.tenant, tenant):
         raise NotFound(f"Thread with ID {thread_id} not found")
     return to_state(row)
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.db import connections, router
-from django.db.models import Count, Model, Window
+from django.db.models import Count, Model, Q, Window
 from django.utils.functional import cached_property
 
-from duragraph_site.errors import InvalidInput, NotFound
-from threads import state
+from duragraph_site.errors import DuraGraphError, InvalidInput, NotFound
+from threads import domain, state
 from threads.models import Checkpoint, Thread
 
 if TYPE_CHECKING:
@@ -28,8 +28,9 @@ SORT_FIELDS = ("thread_id", "status", "created_at", "updated_at", "state_updated
 _PATH_PART = re.compile(r"^(?P<key>[^\[\]]+)?(?P<indexes>(\[-?\d+\])*)$")
 
 
-def thread_get(thread_id: uuid.UUID) -> Thread:
-    """The thread's row; NotFound if there is none.
+def thread_get(thread_id: uuid.UUID, *, tenant: str | None = None) -> Thread:
+    """The thread's row; NotFound if there is none, or if a caller scoped to *tenant* (None:
+    every tenant) cannot see it (the same answer: another tenant's id is an unknown id).
 
     The API's hottest read (``GET /threads/{id}``, and the state and history endpoints start
     with it). ``Thread.objects.filter(...).first()`` spends most of its 0.4 ms of CPU building
@@ -37,9 +38,14 @@ def thread_get(thread_id: uuid.UUID) -> Thread:
     the model exactly as the ORM does, for about 0.14 ms.
     """
     thread = _THREAD_BY_ID.get(thread_id)
-    if thread is None:
+    if thread is None or not domain.visible_to(thread.tenant, tenant):
         raise NotFound(f"Thread with ID {thread_id} not found")
     return thread
+
+
+def thread_exists(thread_id: uuid.UUID) -> bool:
+    """Whether the id names a thread of any tenant (ids are global: creating it again is 409)."""
+    return Thread.objects.filter(thread_id=thread_id).exists()
 
 
 class _RowByPk(Generic[M]):
@@ -102,13 +108,18 @@ _THREAD_BY_ID = _RowByPk(Thread)
 
 def _filtered(
     *,
-    metadata: dict | None = None,
+    tenant: str | None = None,
+    metadata: dict | Q | None = None,
     values: dict | None = None,
     ids: list[uuid.UUID] | None = None,
     status: str | None = None,
 ) -> QuerySet[Thread]:
     queryset = Thread.objects.all()
-    if metadata:
+    if tenant is not None:
+        queryset = queryset.filter(tenant=tenant)
+    if isinstance(metadata, Q):  # LangGraph custom auth's filters (accounts.custom_auth)
+        queryset = queryset.filter(metadata)
+    elif metadata:
         queryset = queryset.filter(metadata__contains=metadata)
     if values:
         queryset = queryset.filter(values__contains=values)
@@ -121,7 +132,8 @@ def _filtered(
 
 def thread_search(
     *,
-    metadata: dict | None = None,
+    tenant: str | None = None,
+    metadata: dict | Q | None = None,
     values: dict | None = None,
     ids: list[uuid.UUID] | None = None,
     status: str | None = None,
@@ -135,17 +147,62 @@ def thread_search(
     if order not in SORT_FIELDS:
         raise InvalidInput(f"sort_by must be one of {list(SORT_FIELDS)}")
     direction = "" if sort_order == "asc" else "-"
-    filters = {"metadata": metadata, "values": values, "ids": ids, "status": status}
+    filters = {
+        "tenant": tenant,
+        "metadata": metadata,
+        "values": values,
+        "ids": ids,
+        "status": status,
+    }
     queryset = _filtered(**filters).annotate(total=Window(Count("*")))
     rows = list(queryset.order_by(f"{direction}{order}", "thread_id")[offset : offset + limit])
     total = rows[0].total if rows else (_filtered(**filters).count() if offset else 0)
     return rows, total
 
 
+def threads_listed(
+    *,
+    tenant: str | None = None,
+    status: str | None = None,
+    thread_id: uuid.UUID | None = None,
+) -> QuerySet[Thread]:
+    """The dashboard's thread list, before paging: *tenant*'s threads (None: every tenant),
+    optionally of one status or one id. Only the columns a list row shows are read: a thread's
+    values (a whole conversation) would make a page of 50 rows heavy for nothing."""
+    return _filtered(tenant=tenant, status=status, ids=[thread_id] if thread_id else None).only(
+        "thread_id", "status", "metadata", "created_at", "updated_at", "tenant"
+    )
+
+
+def thread_checkpoint_exists(thread_id: uuid.UUID, checkpoint_id: str) -> bool:
+    """Whether *checkpoint_id* is one of the thread's root checkpoints (an update at an unknown
+    checkpoint would start a history of its own instead of being refused)."""
+    return Checkpoint.objects.filter(
+        thread_id=thread_id, checkpoint_ns="", checkpoint_id=checkpoint_id
+    ).exists()
+
+
+def thread_graph_nodes(thread: Thread) -> list[str]:
+    """The nodes of the thread's graph that an ``update_state`` may write as (``as_node``), in
+    the graph's order; [] when this process cannot load its graph (none yet, a remote one, or
+    one no longer registered)."""
+    try:
+        graph = state.graph_for(thread)
+    except DuraGraphError:
+        return []
+    if graph is None:
+        return []
+    return [name for name in graph.nodes if name != "__start__"]
+
+
 def thread_count(
-    *, metadata: dict | None = None, values: dict | None = None, status: str | None = None
+    *,
+    tenant: str | None = None,
+    metadata: dict | Q | None = None,
+    values: dict | None = None,
+    status: str | None = None,
 ) -> int:
-    return _filtered(metadata=metadata, values=values, status=status).count()
+    return _filtered(tenant=tenant, metadata=metadata, values=values, status=status).count()
 
 
 def extract(document: dict[str, Any], path: str) -> Any:
@@ -167,11 +224,25 @@ def extract(document: dict[str, Any], path: str) -> Any:
     return current
 
 
+def thread_latest_checkpoint(thread_id: uuid.UUID) -> tuple[str, dict[str, Any]] | None:
+    """``(checkpoint_id, metadata)`` of the thread's latest root checkpoint, or None."""
+    return (
+        Checkpoint.objects.filter(thread_id=thread_id, checkpoint_ns="")
+        .order_by("-checkpoint_id")
+        .values_list("checkpoint_id", "metadata")
+        .first()
+    )
+
+
 def thread_state(
-    thread_id: uuid.UUID, *, checkpoint: dict[str, Any] | None = None, subgraphs: bool = False
+    thread_id: uuid.UUID,
+    *,
+    tenant: str | None = None,
+    checkpoint: dict[str, Any] | None = None,
+    subgraphs: bool = False,
 ) -> dict[str, Any]:
     """The thread's state (at *checkpoint*, else the latest) as LangGraph's ThreadState."""
-    thread = thread_get(thread_id)
+    thread = thread_get(thread_id, tenant=tenant)
     graph = state.graph_for(thread)
     if graph is None:
         return _state_from_rows(thread, checkpoint)
@@ -190,13 +261,14 @@ def thread_state(
 def thread_history(
     thread_id: uuid.UUID,
     *,
+    tenant: str | None = None,
     limit: int = 10,
     before: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     checkpoint: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The thread's states, newest first (LangGraph's ``get_state_history``)."""
-    thread = thread_get(thread_id)
+    thread = thread_get(thread_id, tenant=tenant)
     graph = state.graph_for(thread)
     if graph is None:
         rows = Checkpoint.objects.filter(thread_id=thread_id, checkpoint_ns="").order_by(

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from django.db import router, transaction
 from django.utils import timezone
 
+from accounts.domain import DEFAULT_TENANT
 from duragraph_site import ids
+from duragraph_site.db.connections import released
 from duragraph_site.errors import Conflict, InvalidInput, NotFound
 from events import projections
-from threads import domain, projection, state
+from threads import domain, hooks, projection, state
 from threads.models import Checkpoint, CheckpointWrite, Thread
 
 if TYPE_CHECKING:
@@ -30,8 +32,13 @@ def thread_create(
     if_exists: str = "raise",
     ttl: Mapping[str, Any] | None = None,
     supersteps: list[dict[str, Any]] | None = None,
+    tenant: str = DEFAULT_TENANT,
+    scope: str | None = None,
 ) -> Thread:
-    """Create a thread (status ``idle``), optionally with a history of state updates.
+    """Create a thread (status ``idle``) of *tenant*, optionally with a history of state updates.
+
+    *scope* is the tenant the caller sees (None: every tenant): ``if_exists="do_nothing"``
+    never hands it a thread it cannot see; that id is taken (Conflict).
 
     *supersteps* (LangGraph's ``[{"updates": [{"values", "as_node"}]}]``) need the thread's
     graph, named by ``metadata["graph_id"]``; they are applied in the same transaction.
@@ -47,14 +54,20 @@ def thread_create(
         if thread_id is None:
             # A UUIDv7 made just now names no thread and no stream: nothing to look up.
             thread = thread_create_unchecked(
-                thread_id=ids.new_id(), metadata=metadata or {}, ttl=ttl, new_stream=True
+                thread_id=ids.new_id(),
+                metadata=metadata or {},
+                ttl=ttl,
+                new_stream=True,
+                tenant=tenant,
             )
         else:
             if existing := Thread.objects.filter(thread_id=thread_id).first():
-                if if_exists == "do_nothing":
+                if if_exists == "do_nothing" and domain.visible_to(existing.tenant, scope):
                     return existing
                 raise Conflict(f"Thread {thread_id} already exists")
-            thread = thread_create_unchecked(thread_id=thread_id, metadata=metadata or {}, ttl=ttl)
+            thread = thread_create_unchecked(
+                thread_id=thread_id, metadata=metadata or {}, ttl=ttl, tenant=tenant
+            )
         if supersteps:
             thread_apply_supersteps(thread_id=thread.thread_id, supersteps=supersteps)
             thread = Thread.objects.get(thread_id=thread.thread_id)
@@ -70,6 +83,7 @@ def thread_create_unchecked(
     copied_from: uuid.UUID | None = None,
     now: datetime | None = None,
     new_stream: bool = False,
+    tenant: str = DEFAULT_TENANT,
 ) -> Thread:
     """Create a thread whose id is known to be free. Call inside ``transaction.atomic()``.
 
@@ -80,12 +94,16 @@ def thread_create_unchecked(
     Returns the row as written, without reading it back: its JSON fields hold the values given
     (jsonb gives objects back with its own key order, which the next read of the row shows).
     """
-    now = now or timezone.now()
-    previous = None if new_stream else projection.PROJECTION.rebuild(thread_id)
-    new_events = domain.create(
-        thread_id=thread_id, metadata=metadata, values=values, ttl=ttl, copied_from=copied_from
+    state = _create(
+        thread_id=thread_id,
+        metadata=metadata,
+        values=values,
+        ttl=ttl,
+        copied_from=copied_from,
+        now=now or timezone.now(),
+        new_stream=new_stream,
+        tenant=tenant,
     )
-    state = _record(previous, new_events, thread_id=thread_id, now=now)
     # What projection.save has just inserted (its columns), as a row loaded from the database.
     columns = {"thread_id": state.thread_id, **projection._columns(state)}
     return Thread.from_db(
@@ -95,12 +113,77 @@ def thread_create_unchecked(
     )
 
 
+def _create(
+    *,
+    thread_id: uuid.UUID,
+    metadata: Mapping[str, Any],
+    now: datetime,
+    new_stream: bool,
+    values: Any = None,
+    ttl: Mapping[str, Any] | None = None,
+    copied_from: uuid.UUID | None = None,
+    tenant: str = DEFAULT_TENANT,
+) -> domain.ThreadState:
+    previous = None if new_stream else projection.PROJECTION.rebuild(thread_id)
+    new_events = domain.create(
+        thread_id=thread_id,
+        metadata=metadata,
+        values=values,
+        ttl=ttl,
+        copied_from=copied_from,
+        tenant=tenant,
+    )
+    return _record(previous, new_events, thread_id=thread_id, now=now)
+
+
+def thread_lock_for_run(
+    *,
+    thread_id: uuid.UUID | None,
+    if_not_exists: str,
+    now: datetime,
+    tenant: str = DEFAULT_TENANT,
+    scope: str | None = None,
+) -> domain.ThreadState:
+    """The thread a new run goes on, its row locked for the rest of the caller's transaction:
+    the existing one (if a caller scoped to *scope* sees it); a new one of *tenant* when
+    *if_not_exists* is ``"create"``; a thread of its own for a stateless run (*thread_id*
+    None). For the runs services.
+
+    Raises:
+        NotFound: unknown (or invisible) *thread_id* and *if_not_exists* is ``"reject"``.
+        Conflict: *if_not_exists* is ``"create"`` and the id is another tenant's thread.
+    """
+    if thread_id is not None:
+        row = Thread.objects.select_for_update().filter(thread_id=thread_id).first()
+        if row is not None and domain.visible_to(row.tenant, scope):
+            return projection.to_state(row)
+        if if_not_exists != "create":
+            raise NotFound(f"Thread with ID {thread_id} not found")
+        if row is not None:
+            raise Conflict(f"Thread {thread_id} already exists")
+    # Created in this transaction: no other transaction sees the row before it commits.
+    return _create(
+        thread_id=thread_id or ids.new_id(),
+        metadata={},
+        now=now,
+        new_stream=thread_id is None,
+        tenant=tenant,
+    )
+
+
 def thread_update(
-    *, thread_id: uuid.UUID, metadata: Mapping[str, Any], ttl: Mapping[str, Any] | None = None
+    *,
+    thread_id: uuid.UUID,
+    metadata: Mapping[str, Any],
+    ttl: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> Thread:
-    """Merge *metadata* into the thread's metadata; set its TTL when *ttl* is given."""
+    """Merge *metadata* into the thread's metadata; set its TTL when *ttl* is given.
+
+    *tenant* here and below: the caller's scope (None: every tenant); a thread it cannot see
+    is NotFound, as an unknown id."""
     with transaction.atomic():
-        state = projection.load_for_update(thread_id)
+        state = projection.load_for_update(thread_id, tenant=tenant)
         new_events = domain.update_metadata(state, metadata=metadata)
         if ttl is not None:
             new_events += domain.set_ttl(state, ttl=ttl)
@@ -108,18 +191,28 @@ def thread_update(
     return Thread.objects.get(thread_id=thread_id)
 
 
-def thread_delete(*, thread_id: uuid.UUID) -> None:
-    """Delete the thread and its runs; active runs are cancelled first."""
-    # runs depends on threads; importing at call time keeps the module graph acyclic.
-    from runs import services as run_services
-
+def thread_delete(*, thread_id: uuid.UUID, tenant: str | None = None) -> None:
+    """Delete the thread and its runs (active ones cancelled first: ``hooks.thread_deleting``,
+    which ``runs`` answers)."""
     with transaction.atomic():
-        state = projection.load_for_update(thread_id)
-        run_services.runs_delete_for_thread(thread_id=thread_id)
+        state = projection.load_for_update(thread_id, tenant=tenant)
+        hooks.thread_deleting(thread_id=thread_id)
         _record(state, domain.delete(state), thread_id=thread_id)
 
 
-def threads_prune(*, thread_ids: list[uuid.UUID], strategy: str = "delete") -> int:
+def threads_delete_for_assistant(*, assistant_id: uuid.UUID, delete_threads: bool) -> None:
+    """``assistants.hooks.assistant_deleting``: with *delete_threads*, delete the threads the
+    assistant ran on (their metadata names it), inside the assistant's deleting transaction."""
+    if not delete_threads:
+        return
+    ran_on = Thread.objects.filter(metadata__contains={"assistant_id": str(assistant_id)})
+    for thread_id in ran_on.values_list("thread_id", flat=True):
+        thread_delete(thread_id=thread_id)
+
+
+def threads_prune(
+    *, thread_ids: list[uuid.UUID], strategy: str = "delete", tenant: str | None = None
+) -> int:
     """LangGraph's prune: ``delete`` removes the threads, ``keep_latest`` keeps only the latest
     checkpoint of each namespace; returns how many threads were pruned.
 
@@ -130,7 +223,7 @@ def threads_prune(*, thread_ids: list[uuid.UUID], strategy: str = "delete") -> i
     pruned = 0
     for thread_id in thread_ids:
         with transaction.atomic():
-            if not Thread.objects.filter(thread_id=thread_id).exists():
+            if not _visible(thread_id, tenant):
                 continue
             if strategy == "delete":
                 thread_delete(thread_id=thread_id)
@@ -142,10 +235,11 @@ def threads_prune(*, thread_ids: list[uuid.UUID], strategy: str = "delete") -> i
     return pruned
 
 
-def thread_copy(*, thread_id: uuid.UUID) -> Thread:
-    """A new thread with the source's metadata, values and every checkpoint (LangGraph's copy)."""
+def thread_copy(*, thread_id: uuid.UUID, tenant: str | None = None) -> Thread:
+    """A new thread with the source's metadata, values and every checkpoint (LangGraph's copy),
+    in the source's tenant."""
     with transaction.atomic():
-        source = projection.load_for_update(thread_id)
+        source = projection.load_for_update(thread_id, tenant=tenant)
         copy_id = ids.new_id()
         thread_create_unchecked(
             thread_id=copy_id,
@@ -153,6 +247,7 @@ def thread_copy(*, thread_id: uuid.UUID) -> Thread:
             values=source.values,
             copied_from=thread_id,
             new_stream=True,
+            tenant=source.tenant,
         )
         state = projection.load_for_update(copy_id)
         for row in Checkpoint.objects.filter(thread_id=thread_id).order_by(
@@ -180,6 +275,11 @@ def thread_copy(*, thread_id: uuid.UUID) -> Thread:
         return Thread.objects.get(thread_id=copy_id)
 
 
+def _visible(thread_id: uuid.UUID, tenant: str | None) -> bool:
+    queryset = Thread.objects.filter(thread_id=thread_id)
+    return (queryset if tenant is None else queryset.filter(tenant=tenant)).exists()
+
+
 def _b64(data: bytes | memoryview) -> str:
     return base64.b64encode(bytes(data)).decode()
 
@@ -205,6 +305,7 @@ def thread_update_state(
     values: Any,
     as_node: str | None = None,
     checkpoint: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """LangGraph's ``update_state``: apply *values* as if node *as_node* wrote them.
 
@@ -219,13 +320,13 @@ def thread_update_state(
 
     with transaction.atomic():  # every checkpoint write of the update, or none of them
         thread = Thread.objects.select_for_update().filter(thread_id=thread_id).first()
-        if thread is None:
+        if thread is None or not domain.visible_to(thread.tenant, tenant):
             raise NotFound(f"Thread with ID {thread_id} not found")
         if thread.status == domain.ThreadStatus.BUSY:
             raise Conflict(
                 f"Thread {thread_id} is busy: wait for its run to end before updating its state"
             )
-        graph = state.graph_for(thread, required=True)
+        graph = state.graph_for(thread, required=True, writer=ThreadWriter())
         config = state.thread_config(thread_id, dict(checkpoint or {}))
         try:
             config = graph.update_state(config, values, as_node=as_node)
@@ -239,7 +340,7 @@ def thread_apply_supersteps(*, thread_id: uuid.UUID, supersteps: list[dict[str, 
     from langgraph.types import StateUpdate
 
     thread = Thread.objects.select_for_update().get(thread_id=thread_id)
-    graph = state.graph_for(thread, required=True)
+    graph = state.graph_for(thread, required=True, writer=ThreadWriter())
     steps = [
         [
             StateUpdate(update.get("values"), update.get("as_node"))
@@ -253,40 +354,35 @@ def thread_apply_supersteps(*, thread_id: uuid.UUID, supersteps: list[dict[str, 
         raise InvalidInput(f"supersteps refused: {error}") from None
 
 
-def thread_record_status(
+#: :func:`thread_follow_run`'s default: the run did not end with values.
+UNCHANGED: Any = object()
+
+
+def thread_follow_run(
     state: domain.ThreadState,
     *,
     status: domain.ThreadStatus,
-    run_id: uuid.UUID | None,
+    run_id: uuid.UUID,
     error: Mapping[str, Any] | None = None,
     interrupts: Mapping[str, Any] | None = None,
+    ran_with: Mapping[str, Any] | None = None,
+    values: Any = UNCHANGED,
     now: datetime,
 ) -> domain.ThreadState:
-    """Record the thread's new status (no event if unchanged); returns the new state.
+    """What a run's change does to its thread, in one append: its *status* (no event if
+    unchanged); *ran_with* (the assistant and graph a new run uses) merged into its metadata
+    where it differs; the *values* a run ended with, when they differ. Returns the new state.
 
     For the runs services: call inside their transaction with the thread row locked
-    (*state* from ``threads.projection.load_for_update``).
+    (*state* from :func:`thread_lock_for_run` or ``threads.projection.load_for_update``).
     """
     new_events = domain.change_status(
         state, status=status, run_id=run_id, error=error, interrupts=interrupts
     )
-    return _record(state, new_events, thread_id=state.thread_id, now=now)
-
-
-def thread_record_metadata(
-    state: domain.ThreadState, *, metadata: Mapping[str, Any], now: datetime
-) -> domain.ThreadState:
-    """Merge *metadata* into the thread's; same preconditions as :func:`thread_record_status`."""
-    return _record(
-        state, domain.update_metadata(state, metadata=metadata), thread_id=state.thread_id, now=now
-    )
-
-
-def thread_record_values(
-    state: domain.ThreadState, *, values: Any, checkpoint_id: str | None = None, now: datetime
-) -> domain.ThreadState:
-    """Record the thread's latest values; same preconditions as :func:`thread_record_status`."""
-    new_events = domain.update_values(state, values=values, checkpoint_id=checkpoint_id)
+    if ran_with and any(state.metadata.get(key) != value for key, value in ran_with.items()):
+        new_events += domain.update_metadata(state, metadata=ran_with)
+    if values is not UNCHANGED and values != state.values:
+        new_events += domain.update_values(state, values=values)
     return _record(state, new_events, thread_id=state.thread_id, now=now)
 
 
@@ -294,7 +390,7 @@ def thread_record_values(
 def thread_record_checkpoint(
     state: domain.ThreadState, *, now: datetime | None = None, **fields: Any
 ) -> domain.ThreadState:
-    """Record a LangGraph checkpoint; same preconditions as :func:`thread_record_status`."""
+    """Record a LangGraph checkpoint; same preconditions as :func:`thread_follow_run`."""
     return _record(
         state, domain.save_checkpoint(state, **fields), thread_id=state.thread_id, now=now
     )
@@ -303,8 +399,24 @@ def thread_record_checkpoint(
 def thread_record_writes(
     state: domain.ThreadState, *, now: datetime | None = None, **fields: Any
 ) -> domain.ThreadState:
-    """Record a task's pending writes; same preconditions as :func:`thread_record_status`."""
+    """Record a task's pending writes; same preconditions as :func:`thread_follow_run`."""
     return _record(state, domain.save_writes(state, **fields), thread_id=state.thread_id, now=now)
+
+
+class ThreadWriter:
+    """The checkpointer's writer for the API's own changes of state (``update_state``, bulk
+    updates): unfenced, the thread's services (``threads.checkpointer.CheckpointWriter``)."""
+
+    def save_checkpoint(self, thread_id: uuid.UUID, **fields: Any) -> None:
+        with released():
+            thread_save_checkpoint(thread_id=thread_id, **fields)
+
+    def save_writes(self, thread_id: uuid.UUID, **fields: Any) -> None:
+        with released():
+            thread_save_writes(thread_id=thread_id, **fields)
+
+    def delete_thread(self, thread_id: uuid.UUID) -> None:
+        thread_delete_checkpoints(thread_id=thread_id, reason="delete_thread")
 
 
 def thread_save_checkpoint(*, thread_id: uuid.UUID, **fields: Any) -> None:

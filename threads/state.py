@@ -15,7 +15,7 @@ from langgraph.types import StateSnapshot
 from assistants import graphs
 from duragraph_site import serde
 from duragraph_site.errors import BadRequest
-from threads.checkpointer import DuraGraphSaver
+from threads.checkpointer import CheckpointWriter, DuraGraphSaver
 from threads.models import Checkpoint, Thread
 
 EMPTY_STATE = {
@@ -32,8 +32,11 @@ EMPTY_STATE = {
 }
 
 
-def graph_for(thread: Thread, *, required: bool = False) -> Any:
-    """The thread's compiled graph (from ``metadata.graph_id``) with this project's checkpointer.
+def graph_for(
+    thread: Thread, *, required: bool = False, writer: CheckpointWriter | None = None
+) -> Any:
+    """The thread's compiled graph (from ``metadata.graph_id``) with this project's checkpointer,
+    writing through *writer* (None: for reading only).
 
     None when the thread has no graph yet, or its graph runs on remote workers (then its state
     is read from the checkpoints they produced: :func:`encode_checkpoint_row`).
@@ -46,7 +49,7 @@ def graph_for(thread: Thread, *, required: bool = False) -> Any:
             )
         return None
     registered = graphs.registry().get(graph_id)
-    if isinstance(registered, graphs.RemoteGraph):
+    if not registered.local:
         if required:
             raise BadRequest(
                 f"Thread {thread.thread_id} runs on remote workers: its state is theirs to change"
@@ -54,7 +57,9 @@ def graph_for(thread: Thread, *, required: bool = False) -> Any:
         return None
     graph = registered.load({"configurable": {"thread_id": str(thread.thread_id)}})
     return graph.copy(
-        update={"checkpointer": DuraGraphSaver(state_keys=graph.stream_channels_list)}
+        update={
+            "checkpointer": DuraGraphSaver(writer=writer, state_keys=graph.stream_channels_list)
+        }
     )
 
 

@@ -8,4 +8,7 @@ class WorkersConfig(AppConfig):
     verbose_name = "Workers"
 
     def ready(self) -> None:
-        from workers import metrics  # noqa: F401 - registers its /metrics collector
+        from assistants import hooks as assistant_hooks
+        from workers import graphs, metrics  # noqa: F401 - metrics: registers its collector
+
+        assistant_hooks.graph_lookup.register(graphs.remote_graph)

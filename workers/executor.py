@@ -25,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.types import Command, Send
 
 from assistants import graphs
@@ -38,6 +40,7 @@ from runs import services as run_services
 from runs.services import Claim
 from threads.checkpointer import DuraGraphSaver
 from threads.models import Checkpoint
+from workers import config as run_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +66,9 @@ def served_graphs() -> list[str]:
 
 
 def default_worker_id() -> str:
-    return f"executor:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    """This process's id in the worker registry and on every claim it makes (one per process:
+    its execution slots share it, each claim is told apart by its lease epoch)."""
+    return f"executor:{socket.gethostname()}:{os.getpid()}"
 
 
 class RunFencedWriter:
@@ -90,12 +95,25 @@ class RunFencedWriter:
 
 
 class LeaseKeeper:
-    """Renews the run's lease every third of its duration until stopped; notices losing it."""
+    """Renews the run's lease every third of its duration until stopped; knows when it may no
+    longer act on it.
+
+    Two ways to lose a lease: a renewal refused (the run was cancelled or taken over), and time.
+    A process that was frozen (SIGSTOP, a stalled VM) or could not reach the database for a
+    whole lease must assume the reaper gave its run to another executor, before any write tells
+    it so: :meth:`check` compares its own clock with the lease's end, as of the last renewal
+    that succeeded (counted from before it was sent), and :class:`LeaseGate` asks it before
+    every node, tool or model call starts. So a woken executor starts no more work whose result
+    another executor may already have committed.
+    """
 
     def __init__(self, claim: Claim, lease_seconds: float) -> None:
         self.claim = claim
         self.lease_seconds = lease_seconds
         self.lost = threading.Event()
+        remaining = (claim.run.lease_expires_at - timezone.now()).total_seconds()
+        #: ``time.monotonic()`` at which the lease ends unless renewed.
+        self.valid_until = time.monotonic() + remaining
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._renew, name=f"lease-{claim.run.run_id}", daemon=True
@@ -109,9 +127,15 @@ class LeaseKeeper:
         self._stop.set()
         self._thread.join()
 
+    def check(self) -> None:
+        """Raises LeaseLost unless the lease is still ours by our own clock and unrefused."""
+        if self.lost.is_set() or time.monotonic() >= self.valid_until:
+            raise LeaseLost
+
     def _renew(self) -> None:
         try:
             while not self._stop.wait(self.lease_seconds / 3):
+                sent = time.monotonic()
                 try:
                     with released():
                         run_services.run_renew_lease(
@@ -126,8 +150,39 @@ class LeaseKeeper:
                     logger.warning(
                         "could not renew the lease of run %s", self.claim.run.run_id, exc_info=True
                     )
+                else:
+                    self.valid_until = sent + self.lease_seconds
         finally:
             close_old_connections()
+
+
+class LeaseGate(BaseCallbackHandler):
+    """Refuses to start a node (or a tool, or a model call) once the lease may be gone.
+
+    A LangChain callback: LangGraph calls ``on_chain_start`` on the node's thread before the
+    node's body runs; raising there (``raise_error``) fails the task before it does anything,
+    with :class:`LeaseLost`, which ends the execution without writing (the run's fate is the
+    reaper's). Writes are fenced by the database anyway; this keeps *side effects* from
+    running again after another executor committed them.
+    """
+
+    raise_error = True
+    run_inline = True
+
+    def __init__(self, keeper: LeaseKeeper) -> None:
+        self.keeper = keeper
+
+    def on_chain_start(self, *args: Any, **kwargs: Any) -> None:
+        self.keeper.check()
+
+    def on_tool_start(self, *args: Any, **kwargs: Any) -> None:
+        self.keeper.check()
+
+    def on_llm_start(self, *args: Any, **kwargs: Any) -> None:
+        self.keeper.check()
+
+    def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+        self.keeper.check()
 
 
 @dataclass
@@ -162,7 +217,8 @@ def _interrupt(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class LeaseLost(Exception):
-    """The run was cancelled or taken over while executing: stop, write nothing more."""
+    """The run was cancelled or taken over while executing (or may have been: the lease ran out
+    by our own clock): stop, write nothing more."""
 
 
 class OutputWriter:
@@ -278,6 +334,7 @@ class Execution:
         )
         graph = graph.copy(update={"checkpointer": saver})
         input_, config = self._input_and_config(config)
+        config["callbacks"] = [LeaseGate(keeper)]
         output = OutputWriter(self.claim)
         try:
             outcome = self._stream(graph, input_, config, output, keeper)
@@ -311,7 +368,8 @@ class Execution:
 
         def record(namespace: tuple[str, ...], mode: str, data: Any) -> bool:
             """Record one chunk; False once the run is over its time limit."""
-            if keeper.lost.is_set() or output.lost.is_set():
+            keeper.check()
+            if output.lost.is_set():
                 raise LeaseLost
             if not namespace:
                 seen.observe(mode, data)
@@ -375,36 +433,7 @@ class Execution:
 
     # -- inputs ----------------------------------------------------------------------------------
     def _config(self, assistant: Assistant) -> dict[str, Any]:
-        run = self.run
-        run_config = dict(run.kwargs.get("config") or {})
-        config = {
-            **assistant.config,
-            **{k: v for k, v in run_config.items() if k != "configurable"},
-        }
-        configurable = {
-            **assistant.context,
-            **(assistant.config.get("configurable") or {}),
-            **(run_config.get("configurable") or {}),
-            "thread_id": str(run.thread_id),
-            "run_id": str(run.run_id),
-            "assistant_id": str(run.assistant_id),
-            "graph_id": assistant.graph_id,
-        }
-        config["configurable"] = configurable
-        # As LangGraph Platform: the root run is named after the graph (``events`` mode shows
-        # it), and the assistant's metadata (``created_by``...) is in every chunk's metadata.
-        config.setdefault("run_name", assistant.graph_id)
-        config["metadata"] = {
-            **assistant.metadata,
-            **(config.get("metadata") or {}),
-            **run.metadata,
-            "run_id": str(run.run_id),
-            "thread_id": str(run.thread_id),
-            "assistant_id": str(run.assistant_id),
-            "graph_id": assistant.graph_id,
-            "run_attempt": run.attempt,
-        }
-        return config
+        return run_config.effective_config(assistant, self.run)
 
     def _input_and_config(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The graph's input; a redelivered run continues from its own latest checkpoint."""

@@ -14,6 +14,8 @@ class WorkerKind(models.TextChoices):
     BUILTIN = "builtin"
     #: An external process speaking the DuraGraph worker protocol over HTTP.
     REMOTE = "remote"
+    #: A process claiming DAG jobs over workflow-graph's worker protocol (``workflows``).
+    JOBS = "jobs"
 
 
 class WorkerStatus(models.TextChoices):

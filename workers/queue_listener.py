@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 
@@ -24,6 +23,10 @@ import psycopg
 from celery import bootsteps
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
+
+from duragraph_site.db.listen import Listener, conninfo
+from runs.sql import queries
 
 # Imported by duragraph_site/celery.py before Django is set up: models are imported lazily.
 QUEUED_CHANNEL = "duragraph_run_queued"
@@ -50,41 +53,45 @@ class RunQueueListener(bootsteps.StartStopStep):
 
     def __init__(self, worker, **kwargs) -> None:  # noqa: ANN001 - Celery's signature
         super().__init__(worker, **kwargs)
-        self.worker_id = f"executor:{socket.gethostname()}:{os.getpid()}"
-        self._stop = threading.Event()
+        self.worker_id = ""  # set at start(), once Django is set up
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._thread: threading.Thread | None = None
+        self._listener: Listener | None = None
+        self._last_poll = self._last_beat = 0.0
 
     def start(self, worker) -> None:  # noqa: ANN001
         from assistants import services as assistant_services
-        from runs.waiting import _conninfo
 
         assistant_services.assistants_ensure_system()
         from workers import executor
 
+        self.worker_id = executor.default_worker_id()
         self.graph_ids = executor.served_graphs()
         self._register(worker, graph_ids=self.graph_ids)
-        conninfo = _conninfo()
+        dsn = conninfo()
         close_old_connections()
-        self._thread = threading.Thread(
-            target=self._listen, args=(worker, conninfo), name="run-queue-listener", daemon=True
+        self._listener = Listener(
+            QUEUED_CHANNEL,
+            name="run-queue-listener",
+            on_connect=self._connected,
+            on_wake=lambda connection, notifies: self._listen(worker, connection, notifies),
+            tick_seconds=0.2,
+            dsn=dsn,
         )
-        self._thread.start()
+        self._listener.start()
 
     def stop(self, worker) -> None:  # noqa: ANN001
         from workers import services
 
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        if self._listener is not None:
+            self._listener.stop(5)
         try:
             services.worker_deregister(worker_id=self.worker_id)
         except Exception:  # noqa: BLE001 - shutting down: the reaper copes with a silent worker
             logger.warning("could not deregister %s", self.worker_id, exc_info=True)
         close_old_connections()
 
-    def _register(self, worker, *, graph_ids: list[str]) -> None:  # noqa: ANN001
+    def _register(self, worker, *, graph_ids: list[str], again: bool = False) -> None:  # noqa: ANN001
         from workers import services
         from workers.models import WorkerKind
 
@@ -96,33 +103,34 @@ class RunQueueListener(bootsteps.StartStopStep):
             max_concurrent_runs=worker.concurrency,
             heartbeat_interval=settings.DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS,
             metadata={"pid": os.getpid(), "pool": type(worker.pool).__module__},
+            same_process=again,
         )
         close_old_connections()
 
-    def _listen(self, worker, conninfo: str) -> None:  # noqa: ANN001
+    def _connected(self, connection: psycopg.Connection) -> None:
+        self._last_poll = self._last_beat = 0.0  # a heartbeat and a poll at once
+
+    def _listen(
+        self,
+        worker,  # noqa: ANN001
+        connection: psycopg.Connection,
+        notifies: list[psycopg.Notify],
+    ) -> None:
+        """After each wait of the listener (a notification, or 0.2 s without one): heartbeat
+        when due, then, if a run is claimable, a drain per notification (a burst of runs gets
+        as many slots), or one if the poll finds one. A run queued behind a running one on its
+        thread is not claimable: its notification wakes nobody (the drain that ends the first
+        run claims it next)."""
         interval = settings.DURAGRAPH_EXECUTOR_HEARTBEAT_SECONDS
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(conninfo, autocommit=True) as connection:
-                    connection.execute(f"LISTEN {QUEUED_CHANNEL}")
-                    last_poll = last_beat = 0.0
-                    while not self._stop.is_set():
-                        notified = any(True for _ in connection.notifies(timeout=0.2, stop_after=1))
-                        now = time.monotonic()
-                        if now - last_beat >= interval:
-                            last_beat = now
-                            self._heartbeat(worker, connection)
-                        if notified:
-                            self._dispatch(worker)
-                        elif now - last_poll >= POLL_SECONDS:
-                            last_poll = now
-                            if self._claimable(connection):
-                                self._dispatch(worker)
-            except psycopg.Error:
-                logger.warning(
-                    "run queue listener lost its connection; reconnecting", exc_info=True
-                )
-                self._stop.wait(1)
+        now = time.monotonic()
+        if now - self._last_beat >= interval:
+            self._last_beat = now
+            self._heartbeat(worker, connection)
+        if notifies or now - self._last_poll >= POLL_SECONDS:
+            self._last_poll = now
+            if self._claimable(connection):
+                for _ in range(max(1, len(notifies))):
+                    self._dispatch(worker)
 
     def _heartbeat(self, worker, connection: psycopg.Connection) -> None:  # noqa: ANN001
         """Record liveness; if we were declared lost meanwhile (frozen), register again: our old
@@ -134,15 +142,13 @@ class RunQueueListener(bootsteps.StartStopStep):
         ).rowcount
         if not updated:
             logger.warning("%s was declared lost; registering again", self.worker_id)
-            self._register(worker, graph_ids=self.graph_ids)
+            self._register(worker, graph_ids=self.graph_ids, again=True)
 
     def _claimable(self, connection: psycopg.Connection) -> bool:
-        """Whether a pending run of a graph this worker serves is past its ``available_at``."""
+        """Whether a run of a graph this worker serves can be claimed now (the claim's own
+        definition: ``runs/sql/queries.sql`` claimable_exist), on the listener's connection."""
         row = connection.execute(
-            "SELECT EXISTS (SELECT 1 FROM runs_run r JOIN assistants_assistant a ON a.assistant_id = r.assistant_id"
-            " WHERE r.status = 'pending' AND r.available_at <= now()"
-            " AND (%s::text[] IS NULL OR a.graph_id = ANY(%s::text[])))",
-            [self.graph_ids, self.graph_ids],
+            queries["claimable_exist"], {"graph_ids": self.graph_ids, "now": timezone.now()}
         ).fetchone()
         return bool(row and row[0])
 

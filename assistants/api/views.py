@@ -9,9 +9,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import custom_auth
+from accounts.authentication import principal_of
 from assistants import graphs, selectors, services
+from assistants.api import access
 from duragraph_site.api import serializers as api
-from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField, UUIDField
+from duragraph_site.api.fields import (
+    IntegerField,
+    JSONObjectField,
+    SelectField,
+    SortOrderField,
+    UUIDField,
+    limit_field,
+    offset_field,
+)
 from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
 from duragraph_site.errors import InvalidInput
@@ -59,6 +70,31 @@ def _assistant_id(value: str):
     return parse_uuid(value, "assistant")
 
 
+def _scope(request: Request) -> str | None:
+    """The tenant the caller sees (None: every tenant)."""
+    return principal_of(request).tenant_scope
+
+
+def _visible(request: Request, assistant_id: str):
+    """The assistant in the path, if the caller sees it (else 404, as for an unknown id)."""
+    assistant = selectors.assistant_get(_assistant_id(assistant_id), tenant=_scope(request))
+    value = {"assistant_id": assistant.assistant_id}
+    access.require_match(
+        assistant, custom_auth.authorize(principal_of(request), "assistants", "read", value)
+    )
+    return assistant
+
+
+def _searched_metadata(request: Request, data: dict) -> dict | None:
+    value = {
+        "graph_id": data.get("graph_id"),
+        "metadata": dict(data.get("metadata") or {}),
+        "limit": data.get("limit"),
+        "offset": data.get("offset"),
+    }
+    return access.searched_metadata(principal_of(request), value)
+
+
 class AssistantCreateApi(APIView):
     class InputSerializer(api.Serializer):
         graph_id = serializers.CharField()
@@ -75,13 +111,28 @@ class AssistantCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
+        principal = principal_of(request)
+        value = {
+            "assistant_id": data.get("assistant_id"),
+            "graph_id": data["graph_id"],
+            "config": data.get("config"),
+            "context": data.get("context"),
+            "metadata": dict(data.get("metadata") or {}),
+            "if_exists": data["if_exists"],
+            "name": data.get("name") or None,
+        }
+        filters = custom_auth.authorize(principal, "assistants", "create", value)
+        if filters and data.get("assistant_id") and data["if_exists"] == "do_nothing":
+            access.not_handed_out(principal, data["assistant_id"], filters)
         assistant = services.assistant_create(
+            tenant=principal.tenant,
+            scope=principal.tenant_scope,
             graph_id=data["graph_id"],
             assistant_id=data.get("assistant_id"),
             if_exists=data["if_exists"],
             config=data.get("config"),
             context=data.get("context"),
-            metadata=data.get("metadata"),
+            metadata=value["metadata"],
             name=data.get("name") or None,
             description=data.get("description"),
         )
@@ -93,8 +144,8 @@ class AssistantSearchApi(APIView):
         metadata = JSONObjectField(required=False, allow_null=True)
         graph_id = serializers.CharField(required=False, allow_null=True)
         name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
-        offset = serializers.IntegerField(min_value=0, default=0)
+        limit = limit_field()
+        offset = offset_field()
         sort_by = serializers.ChoiceField(
             choices=selectors.SORT_FIELDS, required=False, allow_null=True
         )
@@ -108,8 +159,13 @@ class AssistantSearchApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
+        try:
+            metadata = _searched_metadata(request, data)
+        except custom_auth.NothingMatches:
+            return paginated([], total=0, offset=data["offset"], limit=data["limit"])
         rows, total = selectors.assistant_search(
-            metadata=data.get("metadata"),
+            tenant=_scope(request),
+            metadata=metadata,
             graph_id=data.get("graph_id"),
             name=data.get("name"),
             limit=data["limit"],
@@ -132,9 +188,16 @@ class AssistantCountApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
+        try:
+            metadata = _searched_metadata(request, data)
+        except custom_auth.NothingMatches:
+            return Response(0)
         return Response(
             selectors.assistant_count(
-                metadata=data.get("metadata"), graph_id=data.get("graph_id"), name=data.get("name")
+                tenant=_scope(request),
+                metadata=metadata,
+                graph_id=data.get("graph_id"),
+                name=data.get("name"),
             )
         )
 
@@ -150,9 +213,7 @@ class AssistantDetailApi(APIView):
 
     @extend_schema(operation_id="assistants_get", responses=AssistantSerializer)
     def get(self, request: Request, assistant_id: str) -> Response:
-        return Response(
-            AssistantSerializer.represent(selectors.assistant_get(_assistant_id(assistant_id)))
-        )
+        return Response(AssistantSerializer.represent(_visible(request, assistant_id)))
 
     @extend_schema(
         operation_id="assistants_update",
@@ -161,8 +222,17 @@ class AssistantDetailApi(APIView):
     )
     def patch(self, request: Request, assistant_id: str) -> Response:
         data = validated(self.UpdateInputSerializer, request.data)
+        value = access.assistant_authorized(
+            principal_of(request),
+            _assistant_id(assistant_id),
+            "update",
+            **{"metadata": {}, **{k: v for k, v in data.items() if v is not None}},
+        )
+        if value["metadata"]:
+            data["metadata"] = value["metadata"]
         assistant = services.assistant_update(
             assistant_id=_assistant_id(assistant_id),
+            tenant=_scope(request),
             **{k: v for k, v in data.items() if v is not None},
         )
         return Response(AssistantSerializer.represent(assistant))
@@ -177,8 +247,10 @@ class AssistantDetailApi(APIView):
         responses={204: None},
     )
     def delete(self, request: Request, assistant_id: str) -> Response:
+        access.assistant_authorized(principal_of(request), _assistant_id(assistant_id), "delete")
         services.assistant_delete(
             assistant_id=_assistant_id(assistant_id),
+            tenant=_scope(request),
             delete_threads=parse_bool(request.query_params.get("delete_threads"), "delete_threads"),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -187,8 +259,8 @@ class AssistantDetailApi(APIView):
 class AssistantVersionsApi(APIView):
     class InputSerializer(api.Serializer):
         metadata = JSONObjectField(required=False, allow_null=True)
-        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
-        offset = serializers.IntegerField(min_value=0, default=0)
+        limit = limit_field()
+        offset = offset_field()
 
     @extend_schema(
         operation_id="assistants_versions",
@@ -197,8 +269,10 @@ class AssistantVersionsApi(APIView):
     )
     def post(self, request: Request, assistant_id: str) -> Response:
         data = validated(self.InputSerializer, request.data)
+        access.assistant_authorized(principal_of(request), _assistant_id(assistant_id), "read")
         rows = selectors.assistant_versions(
             _assistant_id(assistant_id),
+            tenant=_scope(request),
             metadata=data.get("metadata"),
             limit=data["limit"],
             offset=data["offset"],
@@ -208,7 +282,7 @@ class AssistantVersionsApi(APIView):
 
 class AssistantSetLatestApi(APIView):
     class InputSerializer(api.Serializer):
-        version = serializers.IntegerField(min_value=1)
+        version = IntegerField(min_value=1)
 
     @extend_schema(
         operation_id="assistants_set_latest", request=InputSerializer, responses=AssistantSerializer
@@ -217,8 +291,13 @@ class AssistantSetLatestApi(APIView):
         # The SDK sends {"version": n}; DuraGraph's Go server read ?version=n. Accept both.
         payload = request.data if request.data else {"version": request.query_params.get("version")}
         data = validated(self.InputSerializer, payload)
+        access.assistant_authorized(
+            principal_of(request), _assistant_id(assistant_id), "update", version=data["version"]
+        )
         assistant = services.assistant_set_latest(
-            assistant_id=_assistant_id(assistant_id), version=data["version"]
+            assistant_id=_assistant_id(assistant_id),
+            version=data["version"],
+            tenant=_scope(request),
         )
         return Response(AssistantSerializer.represent(assistant))
 
@@ -236,7 +315,7 @@ class AssistantGraphApi(APIView):
         ),
     )
     def get(self, request: Request, assistant_id: str) -> Response:
-        assistant = selectors.assistant_get(_assistant_id(assistant_id))
+        assistant = _visible(request, assistant_id)
         xray = _xray(request.query_params.get("xray"))
         drawable = (
             graphs.registry()
@@ -249,7 +328,7 @@ class AssistantGraphApi(APIView):
 class AssistantSchemasApi(APIView):
     @extend_schema(operation_id="assistants_schemas", responses=GraphSchemaSerializer)
     def get(self, request: Request, assistant_id: str) -> Response:
-        assistant = selectors.assistant_get(_assistant_id(assistant_id))
+        assistant = _visible(request, assistant_id)
         schemas = (
             graphs.registry().get(assistant.graph_id).schemas(selectors.graph_config(assistant))
         )
@@ -266,7 +345,7 @@ class AssistantSubgraphsApi(APIView):
         return self._subgraphs(request, assistant_id, None)
 
     def _subgraphs(self, request: Request, assistant_id: str, namespace: str | None) -> Response:
-        assistant = selectors.assistant_get(_assistant_id(assistant_id))
+        assistant = _visible(request, assistant_id)
         subgraphs = (
             graphs.registry()
             .get(assistant.graph_id)

@@ -46,6 +46,12 @@ class JSONObjectField(JSONField):
 
 #: The integers orjson renders (and the official client sends).
 MIN_INT, MAX_INT = -(2**63), 2**64 - 1
+#: PostgreSQL's ``bigint``, the widest integer a query takes (``LIMIT``, ``OFFSET``, ids...).
+MIN_BIGINT, MAX_BIGINT = -(2**63), 2**63 - 1
+#: Most rows a page may ask for (``limit``).
+MAX_PAGE_SIZE = 1000
+#: 1000 years in minutes: a longer TTL is "forever", and would overflow a timestamp.
+MAX_TTL_MINUTES = 1000 * 366 * 24 * 60
 #: Nesting depth of a JSON value: orjson and pydantic refuse much deeper documents.
 MAX_DEPTH = 128
 
@@ -75,6 +81,30 @@ def json_problem(value: Any) -> str | None:
             if not MIN_INT <= node <= MAX_INT:
                 return f"integer {node} is out of the 64-bit range"
     return None
+
+
+class IntegerField(serializers.IntegerField):
+    """DRF's integer field, bounded to PostgreSQL's ``bigint`` unless narrower bounds are given.
+
+    Every integer of a request (body or query string) that can reach SQL is parsed by this field,
+    so an out-of-range number is a 422 naming the field, never a 500 at the query ("bigint out
+    of range"). The bounds are also the OpenAPI ``minimum``/``maximum``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", MIN_BIGINT)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(**kwargs)
+
+
+def limit_field(*, default: int = 10, **kwargs: Any) -> IntegerField:
+    """A page size: 1 to :data:`MAX_PAGE_SIZE` rows."""
+    return IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=default, **kwargs)
+
+
+def offset_field(**kwargs: Any) -> IntegerField:
+    """Rows to skip: 0 to ``bigint``'s maximum (PostgreSQL's ``OFFSET``)."""
+    return IntegerField(min_value=0, default=0, **kwargs)
 
 
 class UUIDField(serializers.UUIDField):

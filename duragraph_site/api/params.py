@@ -27,22 +27,6 @@ def parse_bool(value: str | None, name: str, default: bool = False) -> bool:
     raise InvalidInput(f"{name} must be a boolean, not {value!r}")
 
 
-def parse_int(
-    value: str | None, name: str, *, default: int, minimum: int = 0, maximum: int | None = None
-) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer, not {value!r}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        raise InvalidInput(
-            f"{name} must be between {minimum} and {maximum if maximum is not None else 'any'}"
-        )
-    return number
-
-
 def validated(serializer_class: type, data: object) -> dict:
     """Run a DRF input serializer over a request body; 422 naming the field when invalid.
 

@@ -1,8 +1,27 @@
-"""OpenAPI generation hooks (drf-spectacular)."""
+"""The OpenAPI document (drf-spectacular): its view and its generation hooks."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from drf_spectacular.views import SpectacularJSONAPIView
+
+from duragraph_site.api.renderers import JSONRenderer
 from duragraph_site.api.urls import V1_PREFIX
+
+if TYPE_CHECKING:
+    from rest_framework.response import Response
+
+
+class OpenApiJsonView(SpectacularJSONAPIView):
+    """``/openapi.json``: the document as ``application/vnd.oai.openapi+json``, and its refusals
+    (405 for another method...) as ``application/json``, like every other API error."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 def root_paths_only(endpoints: list) -> list:
@@ -46,16 +65,22 @@ def document_errors(result: dict, generator: object, request: object, public: bo
     return result
 
 
+#: Ids that are names, not UUIDs: a workflow's (its file stem) and a job's (its key).
+NAMED_IDS = frozenset({"workflow_id", "job_id"})
+
+
 def document_uuid_path_parameters(
     result: dict, generator: object, request: object, public: bool
 ) -> dict:
-    """Path parameters named ``<resource>_id`` are UUIDs (a malformed one is a 422)."""
+    """Path parameters named ``<resource>_id`` are UUIDs (a malformed one is a 422), but for
+    the names people choose (:data:`NAMED_IDS`)."""
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "path" and parameter.get("name", "").endswith("_id"):
+                name = parameter.get("name", "")
+                if parameter.get("in") == "path" and name.endswith("_id") and name not in NAMED_IDS:
                     parameter["schema"] = {"type": "string", "format": "uuid"}
     return result
 

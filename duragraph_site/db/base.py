@@ -1,4 +1,5 @@
-"""PostgreSQL backend: django-prometheus instrumentation, the embedded server, a cheaper pool check.
+"""PostgreSQL backend: django-prometheus instrumentation, the embedded server, a pool that
+recovers from cut connections at once (``duragraph_site.db.pool``) and checks them cheaply.
 
 When ``DATABASE_URL`` is unset the settings mark the connection ``EMBEDDED``; the first
 connection attaches to (or starts) the embedded cluster, so commands that never touch the
@@ -12,7 +13,6 @@ learn what the socket already says. :func:`check_when_readable` asks the socket 
 from __future__ import annotations
 
 import select
-from typing import TYPE_CHECKING
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
@@ -20,9 +20,7 @@ from django.db.backends.postgresql.base import NO_DB_ALIAS
 from django_prometheus.db.backends.postgresql import base as prometheus_base
 
 from duragraph_site import embedded
-
-if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
+from duragraph_site.db.pool import ConnectionPool
 
 
 def check_when_readable(connection: psycopg.Connection) -> None:
@@ -52,17 +50,16 @@ class DatabaseWrapper(prometheus_base.DatabaseWrapper):
 
     @property
     def pool(self) -> ConnectionPool | None:
-        """Django's pool (``django.db.backends.postgresql.base``, 5.2) with
-        :func:`check_when_readable` as its check. Django passes ``check=`` itself, so the check
-        cannot be given in ``OPTIONS["pool"]``."""
+        """Django's pool (``django.db.backends.postgresql.base``, 5.2), but
+        :class:`duragraph_site.db.pool.ConnectionPool` (quick recovery from cut connections)
+        with :func:`check_when_readable` as its check. Django passes ``check=`` itself, so the
+        check cannot be given in ``OPTIONS["pool"]``."""
         pool_options = self.settings_dict["OPTIONS"].get("pool")
         if self.alias == NO_DB_ALIAS or not pool_options:
             return None
         if self.alias not in self._connection_pools:
             if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
                 raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
-            from psycopg_pool import ConnectionPool
-
             connect_kwargs = self.get_connection_params()
             connect_kwargs["autocommit"] = True  # Django sets the connection up later
             pool = ConnectionPool(

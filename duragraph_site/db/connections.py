@@ -25,11 +25,17 @@ def released() -> Iterator[None]:
             connection.close()
 
 
-def binding_cursor() -> psycopg.Cursor:
+@contextlib.contextmanager
+def binding_cursor() -> Iterator[psycopg.Cursor]:
     """A cursor on this thread's Django connection (same transaction) whose parameters travel
     apart from the statement: binary, no quoting in Python. Django's own cursors bind on the
     client, which for the executor's checkpoint blobs and JSON payloads costs about twice the
     statement (docs/performance.md). For single statements only (multi-statement SQL needs
-    client-side binding), and invisible to Django's query logging."""
+    client-side binding), and invisible to Django's query logging.
+
+    Its errors are Django's, as from any Django cursor (``psycopg.errors.AdminShutdown`` becomes
+    ``django.db.OperationalError``): callers that tell a lost database from a failed graph or
+    request by ``DatabaseError`` must never see psycopg's own classes."""
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor

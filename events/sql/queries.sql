@@ -1,18 +1,12 @@
 -- append_events --
 -- Append a batch of events to one stream and queue each for publication, in one statement
--- (one round trip). Versions are computed by the caller from its expected version; the unique
--- (stream_id, version) constraint turns a concurrent writer into a unique violation, which
--- events.store translates into ConcurrencyError. The outbox insert fires the NOTIFY trigger.
-WITH new_events AS (
-    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
-    SELECT %(stream_type)s, %(stream_id)s, batch.version, batch.type, batch.payload, %(metadata)s::jsonb, %(created_at)s
-    FROM unnest(%(versions)s::int[], %(types)s::text[], %(payloads)s::jsonb[]) AS batch(version, type, payload)
-    RETURNING id, version
-), queued AS (
-    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
-    SELECT id, %(subject)s, 0, '', %(created_at)s FROM new_events
+-- (one round trip): events_append_v1 (events_append_v1.sql). Versions follow the caller's
+-- expected version; a concurrent writer is a unique violation, which events.store translates
+-- into ConcurrencyError.
+SELECT events_append_v1(
+    %(stream_type)s, %(stream_id)s, %(first_version)s, %(types)s::text[], %(payloads)s::jsonb[],
+    %(metadata)s::jsonb, %(subject)s, %(created_at)s
 )
-SELECT id, version FROM new_events ORDER BY version
 
 -- load_stream --
 -- A stream's events in stream order. Never order by id alone: ids are handed out at insert,
@@ -22,6 +16,17 @@ FROM events_event
 WHERE stream_id = %(stream_id)s
   AND version > %(after_version)s
 ORDER BY version
+
+-- last_event --
+-- The latest event of one stream of a type whose payload contains the given JSON (backwards
+-- over the (stream_id, version) index; a stream's events are few hundred at most).
+SELECT id, stream_type, stream_id, version, type, payload, metadata, created_at
+FROM events_event
+WHERE stream_id = %(stream_id)s
+  AND type = %(type)s
+  AND payload @> %(contains)s::jsonb
+ORDER BY version DESC
+LIMIT 1
 
 -- stream_ids --
 -- Every stream of a type, in order of its first event (creation order), for rebuilds.

@@ -1,6 +1,7 @@
 """LangGraph Platform's SSE endpoints: create a run and stream it, join a run's stream, follow a
-thread. The frames come from :mod:`runs.streams`; this module parses, validates (4xx JSON
-before the stream starts) and wraps them in a ``text/event-stream`` response.
+thread. The frames come from :mod:`runs.streams` (their format: :mod:`runs.frames`); this
+module parses, validates (4xx JSON before the stream starts) and wraps them in a
+``text/event-stream`` response.
 
 The views are DRF views (synchronous, one thread hop, like every API view); the response body is
 an async iterator that Django's ASGI handler consumes on the event loop, so an open stream holds
@@ -19,21 +20,25 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from accounts.authentication import principal_of
 from duragraph_site import serde
 from duragraph_site.api.params import parse_bool, validated
-from duragraph_site.errors import InvalidInput, NotFound
-from runs import selectors, streams
-from runs.api.views import (
-    RunCreateSerializer,
-    _api_prefix,
-    _cancel_quietly,
-    _create,
-    _run_id,
-    _thread_id,
+from duragraph_site.errors import InvalidInput
+from runs import selectors, stream_log, streams
+from runs.api import access
+from runs.api.runs import api_prefix, create_run, parse_run_id, parse_thread_id, scope
+from runs.api.serializers import RunCreateSerializer
+from runs.api.waiting import cancel_quietly
+from runs.frames import (
+    HEARTBEAT_SSE,
+    RUN_MODES,
+    THREAD_MODES,
+    Cursor,
+    Frame,
+    parse_last_event_id,
 )
 from runs.metrics import SSE_STREAMS_OPEN, counted
-from runs.streams import Frame
-from threads.models import Thread
+from threads import selectors as thread_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -65,21 +70,25 @@ class SSEView(APIView):
         return renderer, renderer.media_type
 
 
-def _sse_response(
+def sse_response(
     request: Request,
     frames: AsyncIterator[Frame | None],
     *,
-    location: str,
-    content_location: str,
+    location: str | None = None,
+    content_location: str | None = None,
     cancel_run: uuid.UUID | None = None,
 ) -> StreamingHttpResponse:
+    """*frames* as a ``text/event-stream`` response (heartbeat comments for None; with
+    *cancel_run*, the run is cancelled if the client goes away first)."""
     response = StreamingHttpResponse(
         _encode(frames, cancel_run=cancel_run), content_type=CONTENT_TYPE
     )
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    response["Location"] = location
-    response["Content-Location"] = content_location
+    if location is not None:
+        response["Location"] = location
+    if content_location is not None:
+        response["Content-Location"] = content_location
     return response
 
 
@@ -91,11 +100,11 @@ async def _encode(
     with counted(SSE_STREAMS_OPEN):
         try:
             async for frame in frames:
-                yield streams.HEARTBEAT_SSE if frame is None else frame.sse()
+                yield HEARTBEAT_SSE if frame is None else frame.sse()
         except (asyncio.CancelledError, GeneratorExit):
             # Django cancels the response task on http.disconnect (or closes this iterator).
             if cancel_run is not None:
-                await streams.db_call(_cancel_quietly, cancel_run)
+                await stream_log.db_call(cancel_quietly, cancel_run)
             raise
         except Exception as error:  # noqa: BLE001 - tell the client, as LangGraph does, then end
             logger.exception("stream failed")
@@ -124,15 +133,13 @@ def _stream_modes(request: Request, *names: str) -> list[str]:
 
 def _run_modes(request: Request) -> list[str]:
     modes = _stream_modes(request, "stream_mode")
-    if unknown := [mode for mode in modes if mode not in streams.RUN_MODES]:
-        raise InvalidInput(
-            f"unknown stream mode(s) {unknown}; expected some of {list(streams.RUN_MODES)}"
-        )
+    if unknown := [mode for mode in modes if mode not in RUN_MODES]:
+        raise InvalidInput(f"unknown stream mode(s) {unknown}; expected some of {list(RUN_MODES)}")
     return modes
 
 
-def _last_event_id(request: Request) -> streams.Cursor | None:
-    return streams.parse_last_event_id(request.headers.get("Last-Event-ID"))
+def _last_event_id(request: Request) -> Cursor | None:
+    return parse_last_event_id(request.headers.get("Last-Event-ID"))
 
 
 # -- create and stream -----------------------------------------------------------------------
@@ -144,9 +151,9 @@ class ThreadRunStreamApi(SSEView):
     )
     def post(self, request: Request, thread_id: str) -> StreamingHttpResponse:
         data = validated(RunCreateSerializer, request.data)
-        run, run_request = _create(request, _thread_id(thread_id), data)
-        base = f"{_api_prefix(request)}/threads/{run.thread_id}/runs/{run.run_id}"
-        return _sse_response(
+        run, run_request = create_run(request, parse_thread_id(thread_id), data)
+        base = f"{api_prefix(request)}/threads/{run.thread_id}/runs/{run.run_id}"
+        return sse_response(
             request,
             streams.run_stream(run.run_id),
             location=f"{base}/stream",
@@ -163,9 +170,9 @@ class StatelessRunStreamApi(SSEView):
     )
     def post(self, request: Request) -> StreamingHttpResponse:
         data = validated(RunCreateSerializer, request.data)
-        run, run_request = _create(request, None, data)
-        base = f"{_api_prefix(request)}/runs/{run.run_id}"
-        return _sse_response(
+        run, run_request = create_run(request, None, data)
+        base = f"{api_prefix(request)}/runs/{run.run_id}"
+        return sse_response(
             request,
             streams.run_stream(run.run_id),
             location=f"{base}/stream",
@@ -180,7 +187,7 @@ JOIN_PARAMETERS = [
         "stream_mode",
         str,
         many=True,
-        enum=list(streams.RUN_MODES),
+        enum=list(RUN_MODES),
         description="Only these of the run's modes (repeat the parameter; empty: all)",
     ),
     OpenApiParameter("cancel_on_disconnect", bool, description="Cancel the run if the client goes"),
@@ -191,7 +198,7 @@ JOIN_PARAMETERS = [
 def _join(request: Request, run_id: uuid.UUID, location: str) -> StreamingHttpResponse:
     cancel = parse_bool(request.query_params.get("cancel_on_disconnect"), "cancel_on_disconnect")
     last_event_id = _last_event_id(request)
-    return _sse_response(
+    return sse_response(
         request,
         streams.run_stream(
             run_id, modes=_run_modes(request), last_event_id=last_event_id, live=True
@@ -210,9 +217,12 @@ class RunJoinStreamApi(SSEView):
     )
     def get(self, request: Request, thread_id: str, run_id: str) -> StreamingHttpResponse:
         """The run's events from now on, or after ``Last-Event-ID`` (also once it ended)."""
-        run = selectors.run_get(_run_id(run_id), thread_id=_thread_id(thread_id))
+        access.run_thread_authorized(request, thread_id, run_id, "read")
+        run = selectors.run_get(
+            parse_run_id(run_id), thread_id=parse_thread_id(thread_id), tenant=scope(request)
+        )
         return _join(
-            request, run.run_id, f"{_api_prefix(request)}/threads/{run.thread_id}/runs/{run.run_id}"
+            request, run.run_id, f"{api_prefix(request)}/threads/{run.thread_id}/runs/{run.run_id}"
         )
 
 
@@ -225,10 +235,9 @@ class StatelessRunJoinStreamApi(SSEView):
     def get(self, request: Request, run_id: str) -> StreamingHttpResponse:
         """A stateless run's stream (the ``Location`` of ``POST /runs/stream``): its thread is
         deleted when it ends, its events stay."""
-        run_uuid = _run_id(run_id)
-        if streams.run_info(run_uuid) is None:
-            raise NotFound(f"Run {run_uuid} not found")
-        return _join(request, run_uuid, f"{_api_prefix(request)}/runs/{run_uuid}")
+        run_uuid = parse_run_id(run_id)
+        access.run_known_by_id(principal_of(request), scope(request), run_uuid)
+        return _join(request, run_uuid, f"{api_prefix(request)}/runs/{run_uuid}")
 
 
 # -- thread ----------------------------------------------------------------------------------
@@ -240,7 +249,7 @@ class ThreadStreamApi(SSEView):
                 "stream_mode",
                 str,
                 many=True,
-                enum=list(streams.THREAD_MODES),
+                enum=list(THREAD_MODES),
                 description="run_modes (default): every run's events; lifecycle: run starts "
                 "and ends only",
             ),
@@ -254,17 +263,17 @@ class ThreadStreamApi(SSEView):
     def get(self, request: Request, thread_id: str) -> StreamingHttpResponse:
         """Every run of the thread, live (or after ``Last-Event-ID``); ``metadata
         {"status": "run_done", "run_id"}`` after each run. Ids are global event ids."""
-        thread_uuid = _thread_id(thread_id)
+        thread_uuid = parse_thread_id(thread_id)
         modes = _stream_modes(request, "stream_mode", "stream_modes") or ["run_modes"]
-        if unknown := [mode for mode in modes if mode not in streams.THREAD_MODES]:
+        if unknown := [mode for mode in modes if mode not in THREAD_MODES]:
             raise InvalidInput(
-                f"unknown stream mode(s) {unknown}; expected some of {list(streams.THREAD_MODES)}"
+                f"unknown stream mode(s) {unknown}; expected some of {list(THREAD_MODES)}"
             )
         last_event_id = _last_event_id(request)
-        if not Thread.objects.filter(thread_id=thread_uuid).exists():
-            raise NotFound(f"Thread with ID {thread_uuid} not found")
-        location = f"{_api_prefix(request)}/threads/{thread_uuid}/stream"
-        return _sse_response(
+        thread_selectors.thread_get(thread_uuid, tenant=scope(request))
+        access.thread_authorized(principal_of(request), thread_uuid, "read")
+        location = f"{api_prefix(request)}/threads/{thread_uuid}/stream"
+        return sse_response(
             request,
             streams.thread_stream(thread_uuid, modes=modes, last_event_id=last_event_id),
             location=location,

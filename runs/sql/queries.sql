@@ -1,32 +1,24 @@
 -- claim_runs --
 -- Lease up to %(limit)s pending runs to %(worker_id)s, in ONE statement: pick with
 -- FOR UPDATE SKIP LOCKED (several executors may claim at once), bump each run's lease epoch
--- and attempt, and append its RunStarted event and outbox row. The RunStarted payload is what
+-- and attempt, and append its RunStarted event (events_append_v1). The RunStarted payload is what
 -- runs.domain.start would produce; the projection tests rebuild claimed runs to prove it.
 WITH candidates AS (
-    SELECT r.run_id
-    FROM runs_run r
-    WHERE r.status = 'pending'
-      -- not before after_seconds / retry backoff
-      AND r.available_at <= %(now)s
-      -- one active run per thread: none of its runs may be running
-      AND NOT EXISTS (
-          SELECT 1 FROM runs_run o WHERE o.thread_id = r.thread_id AND o.status = 'running'
-      )
-      -- FIFO per thread: only the oldest pending run of a thread is a candidate
-      AND NOT EXISTS (
-          SELECT 1 FROM runs_run o
-          WHERE o.thread_id = r.thread_id AND o.status = 'pending'
-            AND (o.created_at, o.run_id) < (r.created_at, r.run_id)
-      )
+    SELECT c.run_id
+    FROM runs_claimable_v1 c  -- runs/sql/runs_claimable_v1.sql
+    -- claimable now: not before after_seconds / retry backoff
+    WHERE c.available_at <= %(now)s
       -- only runs of graphs this worker serves (NULL: all of them)
       AND (%(graph_ids)s::text[] IS NULL OR EXISTS (
           SELECT 1 FROM assistants_assistant a
-          WHERE a.assistant_id = r.assistant_id AND a.graph_id = ANY(%(graph_ids)s::text[])
+          WHERE a.assistant_id = c.assistant_id AND a.graph_id = ANY(%(graph_ids)s::text[])
       ))
-    ORDER BY r.available_at, r.created_at
+    -- first come, first served: a retried run keeps its place in line (available_at only
+    -- decides when it may run again, as LangGraph's and Temporal's retries do)
+    ORDER BY c.created_at, c.run_id
     LIMIT %(limit)s
-    FOR UPDATE OF r SKIP LOCKED
+    -- locks the runs_run rows only; another claimer skips them
+    FOR UPDATE OF c SKIP LOCKED
 ), claimed AS (
     UPDATE runs_run r
     SET status = 'running',
@@ -40,25 +32,24 @@ WITH candidates AS (
     FROM candidates c
     WHERE r.run_id = c.run_id
     RETURNING r.run_id, r.thread_id, r.version, r.lease_epoch, r.lease_expires_at, r.attempt
-), new_events AS (
-    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
-    SELECT 'run', c.run_id, c.version, 'RunStarted',
-           jsonb_build_object(
-               'worker_id', %(worker_id)s::text,
-               'lease_epoch', c.lease_epoch,
-               'lease_expires_at', c.lease_expires_at,
-               'attempt', c.attempt
-           ),
-           %(metadata)s::jsonb || jsonb_build_object('worker_id', %(worker_id)s::text, 'lease_epoch', c.lease_epoch),
-           %(now)s
+), started AS (
+    -- each claimed run's RunStarted, written by events_append_v1 (the one writer of the log)
+    SELECT c.run_id, c.lease_epoch, events_append_v1(
+        'run', c.run_id, c.version::integer, ARRAY['RunStarted'],
+        ARRAY[jsonb_build_object(
+            'worker_id', %(worker_id)s::text,
+            'lease_epoch', c.lease_epoch,
+            'lease_expires_at', c.lease_expires_at,
+            'attempt', c.attempt
+        )],
+        %(metadata)s::jsonb || jsonb_build_object('worker_id', %(worker_id)s::text, 'lease_epoch', c.lease_epoch),
+        -- the run's subject, from runs.projection.SUBJECT
+        replace(replace(%(subject)s, '{thread_id}', c.thread_id::text), '{run_id}', c.run_id::text),
+        %(now)s
+    ) AS event_ids
     FROM claimed c
-    RETURNING id, stream_id
-), queued AS (
-    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
-    SELECT e.id, 'duragraph.threads.' || c.thread_id || '.runs.' || c.run_id, 0, '', %(now)s
-    FROM new_events e JOIN claimed c ON c.run_id = e.stream_id
 )
-SELECT run_id, lease_epoch FROM claimed
+SELECT run_id, lease_epoch FROM started
 
 -- append_run_output --
 -- Append the lease holder's output events (stream chunks, node starts/ends) to its run's
@@ -72,18 +63,13 @@ WITH fenced AS (
       AND status = 'running'
       AND lease_epoch = %(lease_epoch)s
     RETURNING version
-), new_events AS (
-    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
-    SELECT 'run', %(run_id)s, f.version - %(count)s + batch.ordinal, batch.type, batch.payload,
-           %(metadata)s::jsonb, %(now)s
-    FROM fenced f,
-         unnest(%(types)s::text[], %(payloads)s::jsonb[]) WITH ORDINALITY AS batch(type, payload, ordinal)
-    RETURNING id
-), queued AS (
-    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
-    SELECT id, %(subject)s, 0, '', %(now)s FROM new_events
 )
-SELECT version FROM fenced
+-- the events, by events_append_v1 (the one writer of the log), only if the fence held
+SELECT f.version
+FROM fenced f, LATERAL events_append_v1(
+    'run', %(run_id)s, (f.version - %(count)s + 1)::integer, %(types)s::text[], %(payloads)s::jsonb[],
+    %(metadata)s::jsonb, %(subject)s, %(now)s
+) AS appended
 
 -- save_checkpoint --
 -- A LangGraph checkpoint from a run's lease holder, in ONE statement: the fence, the thread
@@ -91,7 +77,7 @@ SELECT version FROM fenced
 -- with the thread's new values. Exactly what threads.services.thread_record_checkpoint does
 -- through the ORM (projection tests rebuild executed runs to prove it), without its round trips.
 WITH thread_lock AS (
-    -- the project's lock order, thread then run (runs/services.py), or this statement and a
+    -- the project's lock order, thread then run (runs.services), or this statement and a
     -- concurrent cancel (thread, then run FOR UPDATE) would deadlock
     SELECT 1 FROM threads_thread WHERE thread_id = %(thread_id)s FOR UPDATE
 ), fence AS (
@@ -115,14 +101,13 @@ WITH thread_lock AS (
     WHERE t.thread_id = %(thread_id)s
       AND EXISTS (SELECT 1 FROM fence)
     RETURNING t.version
-), new_event AS (
-    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
-    SELECT 'thread', %(thread_id)s, b.version, 'CheckpointSaved', %(payload)s::jsonb, %(metadata)s::jsonb, %(now)s
+), appended AS (
+    -- the CheckpointSaved event, by events_append_v1 (the one writer of the log)
+    SELECT b.version, events_append_v1(
+        'thread', %(thread_id)s, b.version::integer, ARRAY['CheckpointSaved'], ARRAY[%(payload)s::jsonb],
+        %(metadata)s::jsonb, %(subject)s, %(now)s
+    ) AS event_ids
     FROM bumped b
-    RETURNING id
-), queued AS (
-    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
-    SELECT id, %(subject)s, 0, '', %(now)s FROM new_event
 ), saved AS (
     INSERT INTO threads_checkpoint
         (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, type, checkpoint, metadata, "values", created_at)
@@ -130,7 +115,7 @@ WITH thread_lock AS (
            %(type)s, %(blob)s, %(checkpoint_metadata)s::jsonb, %(values)s::jsonb, %(now)s
     FROM bumped
 )
-SELECT version FROM bumped
+SELECT version FROM appended  -- referenced, so the event is written
 
 -- save_writes --
 -- A task's pending writes from a run's lease holder, in ONE statement (fence, thread version,
@@ -153,14 +138,13 @@ WITH thread_lock AS (  -- thread, then run: as save_checkpoint
     WHERE t.thread_id = %(thread_id)s
       AND EXISTS (SELECT 1 FROM fence)
     RETURNING t.version
-), new_event AS (
-    INSERT INTO events_event (stream_type, stream_id, version, type, payload, metadata, created_at)
-    SELECT 'thread', %(thread_id)s, b.version, 'CheckpointWritesSaved', %(payload)s::jsonb, %(metadata)s::jsonb, %(now)s
+), appended AS (
+    -- the CheckpointWritesSaved event, by events_append_v1 (the one writer of the log)
+    SELECT b.version, events_append_v1(
+        'thread', %(thread_id)s, b.version::integer, ARRAY['CheckpointWritesSaved'], ARRAY[%(payload)s::jsonb],
+        %(metadata)s::jsonb, %(subject)s, %(now)s
+    ) AS event_ids
     FROM bumped b
-    RETURNING id
-), queued AS (
-    INSERT INTO events_outbox (event_id, subject, attempts, last_error, created_at)
-    SELECT id, %(subject)s, 0, '', %(now)s FROM new_event
 ), saved AS (
     INSERT INTO threads_checkpointwrite
         (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value)
@@ -171,7 +155,19 @@ WITH thread_lock AS (  -- thread, then run: as save_checkpoint
     DO UPDATE SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value
     WHERE EXCLUDED.idx < 0
 )
-SELECT version FROM bumped
+SELECT version FROM appended  -- referenced, so the event is written
+
+-- claimable_exist --
+-- Whether a run of the given graphs (NULL: any) can be claimed at %(now)s: the executors'
+-- wake-up check and the scheduler's sweeper, with the claim's own definition (runs_claimable_v1).
+SELECT EXISTS (
+    SELECT 1 FROM runs_claimable_v1 c
+    WHERE c.available_at <= %(now)s
+      AND (%(graph_ids)s::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM assistants_assistant a
+        WHERE a.assistant_id = c.assistant_id AND a.graph_id = ANY(%(graph_ids)s::text[])
+    ))
+)
 
 -- runs_by_status --
 -- /metrics (runs.metrics.RunsCollector): runs by status.
@@ -182,3 +178,17 @@ SELECT status, count(*) FROM runs_run GROUP BY status
 SELECT count(*), extract(epoch FROM clock_timestamp() - min(available_at))::float8
 FROM runs_run
 WHERE status = 'pending' AND available_at <= clock_timestamp()
+
+-- ended_per_bucket --
+-- The runs that ended in the hour before %(now)s, per 5-minute bucket (0 = the oldest) and
+-- outcome (failed: error or timeout), for the dashboard's overview. A run's updated_at is
+-- when it ended once it is terminal; %(tenant)s NULL counts every tenant's.
+SELECT LEAST(11, FLOOR(EXTRACT(EPOCH FROM (r.updated_at - (%(now)s - INTERVAL '1 hour'))) / 300))::int
+           AS bucket,
+       r.status IN ('error', 'timeout') AS failed,
+       COUNT(*)
+FROM runs_run r
+WHERE r.updated_at >= %(now)s - INTERVAL '1 hour'
+  AND r.status NOT IN ('pending', 'running')
+  AND (%(tenant)s::text IS NULL OR r.tenant = %(tenant)s)
+GROUP BY 1, 2;

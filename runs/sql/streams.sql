@@ -10,7 +10,9 @@ WHERE stream_type = 'run'
 ORDER BY version
 
 -- thread_exists --
-SELECT 1 FROM threads_thread WHERE thread_id = %(thread_id)s
+-- The thread, if a caller scoped to %(tenant)s (NULL: every tenant) sees it.
+SELECT 1 FROM threads_thread
+WHERE thread_id = %(thread_id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
 -- thread_new_runs --
 -- The runs of a thread a thread stream does not know yet, oldest first. runs_run.version is

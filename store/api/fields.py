@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from duragraph_site.api.fields import IntegerField
 from store import domain
 
 
@@ -28,8 +29,9 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer (an integral float such as ``5.0`` too, as JSON Schema allows)."""
+class StrictIntegerField(IntegerField):
+    """A JSON integer (an integral float such as ``5.0`` too, as JSON Schema allows), within
+    PostgreSQL's ``bigint`` unless narrower bounds are given."""
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int | float):

@@ -15,9 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import custom_auth
+from accounts.authentication import principal_of
 from duragraph_site.api import serializers as api
 from duragraph_site.api.renderers import JSONRenderer
 from store import domain, selectors, services
+from store.api.access import search_filter, store_authorized
 from store.api.fields import (
     IndexField,
     StrictBooleanField,
@@ -151,10 +154,17 @@ class StoreItemsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         params = self.GetInputSerializer.parse(request.query_params)
+        value = {
+            "namespace": domain.parse_namespace_path(params["namespace"]),
+            "key": params["key"],
+            "refresh_ttl": params["refresh_ttl"],
+        }
+        store_authorized(principal_of(request), "get", value)
         item = selectors.store_get_item(
-            namespace=domain.parse_namespace_path(params["namespace"]),
+            namespace=value["namespace"],
             key=params["key"],
             refresh_ttl=params["refresh_ttl"],
+            tenant=principal_of(request).tenant,
         )
         return Response(ItemSerializer.represent(item) if item is not None else None)
 
@@ -166,8 +176,20 @@ class StoreItemsApi(APIView):
     )
     def put(self, request: Request) -> Response:
         body = self.PutInputSerializer.parse(request.data)
+        value = {
+            "namespace": body["namespace"],
+            "key": body["key"],
+            "value": body["value"],
+            "index": request.data.get("index"),
+            "ttl": body.get("ttl"),
+        }
+        store_authorized(principal_of(request), "put", value)
         services.store_put_item(
-            namespace=body["namespace"], key=body["key"], value=body["value"], ttl=body.get("ttl")
+            namespace=value["namespace"],
+            key=body["key"],
+            value=body["value"],
+            ttl=body.get("ttl"),
+            tenant=principal_of(request).tenant,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -180,7 +202,11 @@ class StoreItemsApi(APIView):
     @_with_schema(BodyOnDeleteSchema)
     def delete(self, request: Request) -> Response:
         body = self.DeleteInputSerializer.parse(request.data)
-        services.store_delete_item(namespace=body["namespace"], key=body["key"])
+        value = {"namespace": body["namespace"], "key": body["key"]}
+        store_authorized(principal_of(request), "delete", value)
+        services.store_delete_item(
+            namespace=value["namespace"], key=body["key"], tenant=principal_of(request).tenant
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -212,7 +238,22 @@ class StoreItemSearchApi(APIView):
         "updated first. `query` (semantic search) is accepted and ignored: no index is set up.",
     )
     def post(self, request: Request) -> Response:
-        items = selectors.store_search_items(**self.InputSerializer.parse(request.data))
+        params = self.InputSerializer.parse(request.data)
+        value = {
+            "namespace": params["namespace_prefix"],
+            "filter": params.get("filter"),
+            "limit": params["limit"],
+            "offset": params["offset"],
+            "query": params.get("query"),
+            "refresh_ttl": params.get("refresh_ttl"),
+        }
+        filters = store_authorized(principal_of(request), "search", value)
+        try:
+            params["filter"] = search_filter(params.get("filter"), filters)
+        except custom_auth.NothingMatches:
+            return Response(self.OutputSerializer.represent({"items": []}))
+        params["namespace_prefix"] = value["namespace"]
+        items = selectors.store_search_items(**params, tenant=principal_of(request).tenant)
         return Response(self.OutputSerializer.represent({"items": items}))
 
 
@@ -247,5 +288,16 @@ class StoreNamespaceListApi(APIView):
         "cut to `max_depth` labels, sorted.",
     )
     def post(self, request: Request) -> Response:
-        namespaces = selectors.store_list_namespaces(**self.InputSerializer.parse(request.data))
+        params = self.InputSerializer.parse(request.data)
+        value = {
+            "namespace": params.get("prefix"),
+            "suffix": params.get("suffix"),
+            "max_depth": params.get("max_depth"),
+            "limit": params["limit"],
+            "offset": params["offset"],
+        }
+        store_authorized(principal_of(request), "list_namespaces", value)
+        params["prefix"] = value["namespace"]
+        params["suffix"] = list(value["suffix"]) if value["suffix"] is not None else None
+        namespaces = selectors.store_list_namespaces(**params, tenant=principal_of(request).tenant)
         return Response(self.OutputSerializer.represent({"namespaces": namespaces}))

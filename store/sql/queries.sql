@@ -3,12 +3,14 @@
 -- collide (the second one waits for the first and updates its row). The value, TTL and expiry
 -- are replaced; created_at is kept, unless the row had already expired: an expired item that
 -- the prune has not deleted yet is gone for every reader, so a put re-creates it.
-INSERT INTO store_item AS item (namespace, key, value, ttl, expires_at, created_at, updated_at)
-VALUES (
-    %(namespace)s::text[], %(key)s, %(value)s::jsonb, %(ttl)s::interval, %(expires_at)s,
-    %(now)s, %(now)s
+INSERT INTO store_item AS item (
+    tenant, namespace, key, value, ttl, expires_at, created_at, updated_at
 )
-ON CONFLICT (namespace, key) DO UPDATE SET
+VALUES (
+    %(tenant)s, %(namespace)s::text[], %(key)s, %(value)s::jsonb, %(ttl)s::interval,
+    %(expires_at)s, %(now)s, %(now)s
+)
+ON CONFLICT (tenant, namespace, key) DO UPDATE SET
     value = EXCLUDED.value,
     ttl = EXCLUDED.ttl,
     expires_at = EXCLUDED.expires_at,
@@ -18,12 +20,13 @@ ON CONFLICT (namespace, key) DO UPDATE SET
             THEN EXCLUDED.created_at
         ELSE item.created_at
     END
-RETURNING id, namespace, key, value, ttl, expires_at, created_at, updated_at
+RETURNING id, tenant, namespace, key, value, ttl, expires_at, created_at, updated_at
 
 -- delete_item --
--- Delete one item by (namespace, key); the row count says whether there was one.
+-- Delete one item by (tenant, namespace, key); the row count says whether there was one.
 DELETE FROM store_item
-WHERE namespace = %(namespace)s::text[]
+WHERE tenant = %(tenant)s
+  AND namespace = %(namespace)s::text[]
   AND key = %(key)s
 
 -- get_item --
@@ -33,7 +36,8 @@ WHERE namespace = %(namespace)s::text[]
 WITH found AS (
     SELECT id
     FROM store_item
-    WHERE namespace = %(namespace)s::text[]
+    WHERE tenant = %(tenant)s
+      AND namespace = %(namespace)s::text[]
       AND key = %(key)s
       -- Expired rows are invisible until the prune deletes them.
       AND (expires_at IS NULL OR expires_at > %(now)s)
@@ -47,7 +51,7 @@ WITH found AS (
       AND store_item.ttl IS NOT NULL
     RETURNING store_item.id, store_item.expires_at
 )
-SELECT item.id, item.namespace, item.key, item.value, item.ttl,
+SELECT item.id, item.tenant, item.namespace, item.key, item.value, item.ttl,
        coalesce(refreshed.expires_at, item.expires_at) AS expires_at,
        item.created_at, item.updated_at
 FROM found
@@ -63,7 +67,8 @@ LEFT JOIN refreshed ON refreshed.id = found.id
 WITH found AS (
     SELECT item.id
     FROM store_item AS item
-    WHERE (item.expires_at IS NULL OR item.expires_at > %(now)s)
+    WHERE item.tenant = %(tenant)s
+      AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
       -- GIN pre-filter: every non-wildcard label of the prefix is somewhere in the namespace.
       AND item.namespace @> %(required_labels)s::text[]
       AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
@@ -105,7 +110,7 @@ WITH found AS (
     WHERE store_item.id = found.id AND %(refresh)s AND store_item.ttl IS NOT NULL
     RETURNING store_item.id, store_item.expires_at
 )
-SELECT item.id, item.namespace, item.key, item.value, item.ttl,
+SELECT item.id, item.tenant, item.namespace, item.key, item.value, item.ttl,
        coalesce(refreshed.expires_at, item.expires_at) AS expires_at,
        item.created_at, item.updated_at
 FROM found
@@ -122,7 +127,8 @@ FROM (
     SELECT DISTINCT
         item.namespace[1:coalesce(%(max_depth)s::int, cardinality(item.namespace))] AS namespace
     FROM store_item AS item
-    WHERE (item.expires_at IS NULL OR item.expires_at > %(now)s)
+    WHERE item.tenant = %(tenant)s
+      AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
       AND item.namespace @> %(required_labels)s::text[]
       AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
       AND cardinality(item.namespace) >= cardinality(%(suffix)s::text[])

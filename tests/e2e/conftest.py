@@ -24,6 +24,7 @@ E2E_GRAPHS = ROOT / "tests" / "e2e" / "graphs.py"
 E2E_GRAPH_SPECS = {
     "simple": f"{E2E_GRAPHS}:simple",
     "effects": f"{E2E_GRAPHS}:effects",
+    "chain": f"{E2E_GRAPHS}:chain",
     # The streaming tests' graphs (tests/e2e/stream_graphs.py), also served by the reference
     # server when tests/e2e/record_reference_streams.py records the fixture.
     **{
@@ -107,6 +108,9 @@ def server_env(django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str
             "DURAGRAPH_HOME": str(tmp_path_factory.mktemp("duragraph-home")),
             "DURAGRAPH_GRAPHS": json.dumps(E2E_GRAPH_SPECS),
             "PYTHONPATH": str(ROOT),
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "AUTH_ENABLED": "false",
+            "RATE_LIMIT_ENABLED": "false",
         }
     )
     return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 import time
 from typing import Annotated
 
@@ -65,3 +66,42 @@ effects = (
     .add_edge("slow", END)
     .compile()
 )
+
+
+class Chain(TypedDict, total=False):
+    #: A file each node appends ``run_id node pid started_at`` to as it starts: the ground truth
+    #: of which node really ran, where and when (the chaos test compares it with the event log).
+    path: str
+    #: Seconds each node works.
+    pause: float
+    steps: Annotated[list[str], operator.add]
+
+
+CHAIN_NODES = ("n1", "n2", "n3", "n4", "n5")
+
+
+def _link(node: str):
+    def run(state: Chain, config: RunnableConfig) -> dict:
+        with open(state["path"], "a") as log:
+            log.write(
+                f"{config['configurable']['run_id']} {node} {os.getpid()} {time.time():.6f}\n"
+            )
+        time.sleep(state.get("pause", 0))
+        return {"steps": [node]}
+
+    return run
+
+
+def _chain() -> object:
+    builder = StateGraph(Chain)
+    previous = START
+    for node in CHAIN_NODES:
+        builder.add_node(node, _link(node))
+        builder.add_edge(previous, node)
+        previous = node
+    builder.add_edge(previous, END)
+    return builder.compile()
+
+
+#: Five nodes in a row, each recording that it ran: the chaos test's backlog (tests/e2e/chaos.py).
+chain = _chain()

@@ -1,4 +1,4 @@
-"""Real processes for end-to-end tests: executors (Celery workers), the scheduler (beat) and
+"""Real processes for end-to-end tests: executors (Celery workers), the scheduler and
 remote workers built with the DuraGraph SDK from PyPI."""
 
 from __future__ import annotations
@@ -85,6 +85,35 @@ def start_api_server(name: str, env: dict[str, str], log_dir: Path) -> tuple[Pro
     return process, url
 
 
+@dataclass
+class LiveStack:
+    """daphne, an executor and ``relay_outbox`` publishing to the NATS at *nats_url*."""
+
+    url: str
+    env: dict[str, str]
+    daphne: Process
+    executor: Process
+    relay: Process
+    nats_url: str
+
+
+def start_live_stack(env: dict[str, str], nats_url: str, logs: Path) -> LiveStack:
+    """Start the processes of a :class:`LiveStack` (the caller stops them:
+    :func:`stop_live_stack`)."""
+    env = {**env, "NATS_URL": nats_url}
+    relay = start("relay", [sys.executable, "manage.py", "relay_outbox"], env, logs)
+    daphne, url = start_api_server("daphne", env, logs)
+    executor = start_executor(env, logs, name="exec-stream", concurrency=4)
+    return LiveStack(
+        url=url, env=env, daphne=daphne, executor=executor, relay=relay, nats_url=nats_url
+    )
+
+
+def stop_live_stack(stack: LiveStack) -> None:
+    for process in (stack.executor, stack.daphne, stack.relay):
+        process.stop()
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
@@ -112,22 +141,13 @@ def start_executor(
 
 
 def start_scheduler(env: dict[str, str], log_dir: Path) -> Process:
-    """Celery beat: the lease reaper, queue sweeper, cron firing and TTL expiry."""
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "duragraph_site",
-        "beat",
-        "--loglevel",
-        "INFO",
-        "--schedule",
-        str(log_dir / "beat-schedule"),
-    ]
-    process = start("scheduler", argv, env, log_dir)
+    """``manage.py scheduler``: the lease reaper, queue sweeper, cron firing and TTL expiry."""
+    argv = [sys.executable, "-m", "django", "scheduler"]
+    process = start(
+        "scheduler", argv, {**env, "DJANGO_SETTINGS_MODULE": "duragraph_site.settings"}, log_dir
+    )
     wait_for(
-        lambda: "beat: Starting" in process.output() or not process.alive(),
+        lambda: "scheduler running" in process.output() or not process.alive(),
         timeout=60,
         what="the scheduler to start",
     )

@@ -429,3 +429,159 @@ def test_unknown_extra_keys_are_accepted(http, existing, rows):
     http.post(f"/threads/{thread_id}/runs/{run.json()['run_id']}/cancel")
     http.request("DELETE", "/store/items", json={"namespace": ["bad-input"], "key": "k"})
     http.delete(f"/runs/crons/{cron.json()['cron_id']}")
+
+
+#: Integers beyond what PostgreSQL takes (``bigint``), and numbers beyond a sane range, wherever
+#: a request carries one that reaches SQL or a timestamp: 422 naming the field, never a 500.
+#: (method, path, JSON body or None, field). ``?`` paths carry the number in the query string.
+BIG = 10**20
+HUGE_NUMBER_REQUESTS = [
+    ("POST", "/threads/search", {"offset": BIG}, "offset"),
+    ("POST", "/threads/search", {"offset": -BIG}, "offset"),
+    ("POST", "/threads/search", {"limit": BIG}, "limit"),
+    ("POST", "/assistants/search", {"offset": BIG}, "offset"),
+    ("POST", "/assistants/search", {"limit": -BIG}, "limit"),
+    ("POST", "/assistants/{a}/versions", {"offset": BIG}, "offset"),
+    ("POST", "/assistants/{a}/versions", {"limit": BIG}, "limit"),
+    ("POST", "/assistants/{a}/latest", {"version": BIG}, "version"),
+    ("POST", f"/assistants/{{a}}/latest?version={BIG}", None, "version"),
+    ("POST", "/runs/crons/search", {"offset": BIG}, "offset"),
+    ("POST", "/runs/crons/search", {"limit": BIG}, "limit"),
+    ("GET", f"/threads/{{t}}/runs?offset={BIG}", None, "offset"),
+    ("GET", f"/threads/{{t}}/runs?limit={BIG}", None, "limit"),
+    ("GET", f"/threads/{{t}}/runs?offset=-{BIG}", None, "offset"),
+    ("GET", f"/threads/{{t}}/history?limit={BIG}", None, "limit"),
+    ("POST", "/threads/{t}/history", {"limit": BIG}, "limit"),
+    ("POST", "/threads", {"ttl": BIG}, "ttl"),
+    ("POST", "/threads", {"ttl": 1e300}, "ttl"),
+    ("PATCH", "/threads/{t}", {"ttl": {"ttl": BIG, "strategy": "delete"}}, "ttl"),
+    (
+        "POST",
+        "/threads/{t}/runs",
+        {"assistant_id": "simple", "after_seconds": BIG},
+        "after_seconds",
+    ),
+    ("POST", "/store/items/search", {"offset": BIG}, "offset"),
+    ("POST", "/store/namespaces", {"offset": BIG}, "offset"),
+    ("POST", "/store/namespaces", {"max_depth": BIG}, "max_depth"),
+    ("PUT", "/store/items", {"namespace": ["a"], "key": "k", "value": {}, "ttl": 1e300}, "ttl"),
+    ("POST", "/api/v1/workers/bad-input/heartbeat", {"active_runs": BIG}, "active_runs"),
+    ("POST", "/api/v1/workers/bad-input/poll", {"max_tasks": BIG}, "max_tasks"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    HUGE_NUMBER_REQUESTS,
+    ids=[f"{m} {p} {f} {'body' if b else 'query'}" for m, p, b, f in HUGE_NUMBER_REQUESTS],
+)
+def test_out_of_range_numbers_are_422_naming_the_field_and_write_nothing(
+    http, existing, rows, method, path, body, field
+):
+    before = rows()
+    response = http.request(method, fill(path, existing), json=body)
+    assert_refused(response, 422, mentions=field)
+    assert rows() == before
+
+
+def test_the_largest_bigint_offset_is_served(http, existing):
+    """The bound is PostgreSQL's own: the largest ``OFFSET`` it takes is answered (no rows)."""
+    top = 2**63 - 1
+    for method, path, body in [
+        ("POST", "/threads/search", {"offset": top}),
+        ("POST", "/assistants/search", {"offset": top}),
+        ("POST", "/runs/crons/search", {"offset": top}),
+        ("POST", f"/assistants/{existing.assistant_id}/versions", {"offset": top}),
+        ("GET", f"/threads/{existing.thread_id}/runs?offset={top}", None),
+        ("POST", "/store/items/search", {"offset": top}),
+    ]:
+        response = http.request(method, path, json=body)
+        assert response.status_code == 200, (path, response.text[:300])
+        assert response.json() in ([], {"items": []}), path
+
+
+#: A multipart body (a browser form, ``curl -F``) to every write endpoint: 415 JSON. A malformed
+#: one too (Twisted used to answer that itself with an empty 400, before Django saw it).
+MULTIPART_BODIES = {
+    "form": (
+        b'--b0undary\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{}\r\n'
+        b"--b0undary--\r\n",
+        "multipart/form-data; boundary=b0undary",
+    ),
+    "malformed": (b"not multipart at all", "multipart/form-data; boundary=b0undary"),
+    "no boundary": (b"--x\r\n\r\n--x--\r\n", "multipart/form-data"),
+}
+
+
+@pytest.mark.parametrize("kind", list(MULTIPART_BODIES))
+@pytest.mark.parametrize(("method", "path", "wrong", "field"), BODY_ENDPOINTS, ids=BODY_IDS)
+def test_a_multipart_body_is_415_and_writes_nothing(
+    http, existing, rows, method, path, wrong, field, kind
+):
+    content, content_type = MULTIPART_BODIES[kind]
+    before = rows()
+    response = http.request(
+        method, fill(path, existing), content=content, headers={"Content-Type": content_type}
+    )
+    assert_refused(response, 415, mentions="Unsupported media type")
+    assert rows() == before
+
+
+def test_a_file_upload_is_415(http, rows):
+    before = rows()
+    response = http.post("/threads", files={"metadata": ("m.json", b"{}", "application/json")})
+    assert_refused(response, 415)
+    assert rows() == before
+
+
+#: Paths and the methods they answer; every other method (a standard one they do not serve,
+#: or one nobody knows) is a 405 JSON naming the method, with ``Allow``.
+METHOD_CASES = [
+    ("/ok", {"GET", "HEAD"}),
+    ("/health", {"GET", "HEAD"}),
+    ("/metrics", {"GET", "HEAD"}),
+    ("/info", {"GET", "HEAD", "OPTIONS"}),
+    ("/openapi.json", {"GET", "HEAD", "OPTIONS"}),
+    ("/threads", {"POST", "OPTIONS"}),
+    ("/threads/{t}", {"GET", "HEAD", "PATCH", "DELETE", "OPTIONS"}),
+    ("/api/v1/threads/search", {"POST", "OPTIONS"}),
+    ("/store/items", {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
+    ("/runs/crons/{c}", {"GET", "HEAD", "PATCH", "DELETE", "OPTIONS"}),
+    ("/api/v1/workers/register", {"POST", "OPTIONS"}),
+]
+
+
+@pytest.mark.parametrize(("path", "allowed"), METHOD_CASES, ids=[p for p, _ in METHOD_CASES])
+def test_an_unsupported_method_is_405_json_with_allow(http, existing, rows, path, allowed):
+    before = rows()
+    for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE", "FOO", "TRACE"} - allowed):
+        response = http.request(method, fill(path, existing))
+        body = assert_refused(response, 405, mentions=method)
+        assert set(response.headers["allow"].split(", ")) == allowed, (method, body)
+    assert rows() == before
+
+
+def test_the_plain_views_still_answer_their_methods(http):
+    assert http.get("/ok").json() == {"ok": True}
+    assert http.head("/ok").status_code == 200
+    assert http.get("/health").status_code == 200
+    assert http.get("/metrics").text.startswith("#")
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/threads/a/b/c/d", "/api/v1/nope", "/api/v1/workers/a/b/c", "/okay"]
+)
+def test_an_unknown_api_path_is_404_json(http, path):
+    for method in ("GET", "POST", "DELETE"):
+        assert_refused(http.request(method, path), 404, mentions="Not Found")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/", 200), ("/dashboard/nope", 404), ("/admin/login/", 200), ("/docs", 200)],
+)
+def test_browser_paths_keep_django_html_pages(http, path, status):
+    response = http.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.text.lstrip().lower().startswith("<!doctype html")

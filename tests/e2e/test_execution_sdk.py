@@ -1,6 +1,6 @@
 """Durable execution through the official client: real daphne, Celery executor and scheduler.
 
-Runs execute in a Celery worker process (the built-in executor), the scheduler is Celery beat;
+Runs execute in a Celery worker process (the built-in executor), the scheduler is ``manage.py scheduler``;
 everything talks to the same PostgreSQL. The client is langgraph-sdk, unchanged.
 """
 

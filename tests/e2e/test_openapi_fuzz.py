@@ -1,6 +1,8 @@
 """Property-based fuzzing of the live server from the OpenAPI document it serves (schemathesis).
 
-For each operation of ``/openapi.json``, schemathesis generates requests from the schema, valid
+The server runs with authentication on, as in production; every request carries an API key of
+a tenant of the test's own that may call every route. For each operation of ``/openapi.json``,
+schemathesis generates requests from the schema, valid
 and invalid ones (``GenerationMode.POSITIVE`` and ``NEGATIVE``), at most ``MAX_EXAMPLES`` per
 operation, derandomized so CI sees the same requests every run. Valid requests go both to
 random ids (404s) and to records that exist (an assistant, a thread with a pending run, a
@@ -19,6 +21,14 @@ The operations are listed at collection time from the same OpenAPI generator, in
 test per operation); ``test_the_served_document_lists_the_collected_operations`` proves the
 served document has exactly those.
 
+Every integer and number a request can carry is bounded in the document (``minimum`` and
+``maximum``, PostgreSQL's ``bigint`` at most), so the positive cases reach the largest values
+the database takes and the negative ones go past them. Three families of requests are not left
+to chance, because schemathesis' generation phases used here do not make them: a number far
+beyond its bound in every numeric field (422 naming it), a multipart body to every operation
+that takes one (415), and every method a path does not document, plus one nobody knows (405
+with ``Allow``). Each must be JSON ``{"detail"}``.
+
 schemathesis' own pytest loader for schemas known only at run time
 (``schemathesis.pytest.from_fixture``) does not work with pytest 9.2 (it sets
 ``Function._nodeid``), so each test drives its operation's Hypothesis strategy itself.
@@ -26,7 +36,9 @@ schemathesis' own pytest loader for schemas known only at run time
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -40,6 +52,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.e2e.processes import start_api_server
 
 pytestmark = pytest.mark.e2e
 
@@ -74,20 +88,90 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def _operation_ids() -> list[str]:
-    """The document's operation ids, generated in process (no server needed to collect)."""
+def _document() -> dict[str, Any]:
+    """The OpenAPI document, generated in process (no server needed to collect)."""
     from drf_spectacular.generators import SchemaGenerator
 
-    document = SchemaGenerator().get_schema(request=None, public=True)
-    return sorted(
-        operation["operationId"]
-        for path_item in document["paths"].values()
-        for operation in path_item.values()
-    )
+    return SchemaGenerator().get_schema(request=None, public=True)
 
 
-ALL_OPERATIONS = _operation_ids()
+DOCUMENT = _document()
+ALL_OPERATIONS = sorted(
+    operation["operationId"]
+    for path_item in DOCUMENT["paths"].values()
+    for operation in path_item.values()
+)
 FUZZED_OPERATIONS = [op for op in ALL_OPERATIONS if op not in BLOCKING_OPERATIONS]
+#: (path, method, operation) of every documented operation.
+OPERATIONS = [
+    (path, method.upper(), operation)
+    for path, path_item in DOCUMENT["paths"].items()
+    for method, operation in path_item.items()
+]
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _numeric_schemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The integer/number branches of a property's schema (``anyOf``/``oneOf`` included)."""
+    schema = _resolve(schema)
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    found = [schema] if {"integer", "number"} & set(types) else []
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        found += _numeric_schemas(branch)
+    return found
+
+
+def _numeric_inputs() -> list[tuple[str, str, str, str, str, list[dict[str, Any]]]]:
+    """(operation id, path, method, ``body``/``query``, name, schemas) of every number a
+    request carries: query parameters and top-level body properties."""
+    inputs = []
+    for path, method, operation in OPERATIONS:
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and (found := _numeric_schemas(parameter["schema"])):
+                inputs.append(
+                    (operation["operationId"], path, method, "query", parameter["name"], found)
+                )
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is None:
+            continue
+        schema = _resolve(body["schema"])
+        if schema.get("type") == "array":
+            schema = _resolve(schema["items"])
+        for name, prop in schema.get("properties", {}).items():
+            if found := _numeric_schemas(prop):
+                inputs.append((operation["operationId"], path, method, "body", name, found))
+    return inputs
+
+
+NUMERIC_INPUTS = _numeric_inputs()
+
+
+@dataclass
+class FuzzedServer:
+    url: str
+    key: str
+
+
+@pytest.fixture(scope="module")
+def api_server(server_env, system_assistants, tmp_path_factory, django_db_blocker):
+    """daphne with authentication on, as in production, and a key of a tenant of its own that
+    may call every route (the API and the worker protocol): the fuzzing goes past the door."""
+    from accounts import domain, services
+
+    env = {**server_env, "AUTH_ENABLED": "true"}
+    process, url = start_api_server("fuzzed-api", env, tmp_path_factory.mktemp("fuzz"))
+    with django_db_blocker.unblock():
+        _, key = services.create_api_key(
+            name="fuzzing", tenant=f"fuzz-{uuid.uuid4().hex[:8]}", scopes=domain.SCOPES
+        )
+    yield FuzzedServer(url=url, key=key)
+    process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +180,9 @@ def api_schema(api_server) -> schemathesis.BaseSchema:
 
 
 @pytest.fixture(scope="module")
-def session() -> Iterator[requests.Session]:
+def session(api_server) -> Iterator[requests.Session]:
     with requests.Session() as session:
+        session.headers["x-api-key"] = api_server.key
         yield session
 
 
@@ -151,3 +236,115 @@ def test_every_response_is_documented_and_no_server_error(
         case.call_and_validate(session=session, checks=CHECKS, timeout=30)
 
     fuzz()
+
+
+# -- the requests schemathesis does not make here -------------------------------------------
+HUGE = 10**20
+#: The rest of a valid body, for operations that check their numbers only once the body is
+#: otherwise valid (the store checks ``ttl`` in its domain rules, after the fields).
+BASE_BODIES: dict[str, dict[str, Any]] = {
+    "store_put_item": {"namespace": ["fuzz"], "key": "k", "value": {}},
+}
+#: Methods a client may try; each path must refuse those it does not document.
+PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "FOOBAR")
+
+
+def _url(base: str, path: str, existing_ids: dict[str, str]) -> str:
+    """*path* with its parameters filled: real records where known, else made-up values."""
+    for name in ("assistant_id", "thread_id", "run_id", "cron_id"):
+        path = path.replace(f"{{{name}}}", existing_ids[name])
+    for placeholder in (
+        "{worker_id}",
+        "{graph_id}",
+        "{namespace}",
+        "{checkpoint_id}",
+        "{workflow_id}",
+        "{job_id}",
+    ):
+        path = path.replace(placeholder, "fuzz")
+    path = path.replace("{lease_id}", str(uuid.uuid4()))
+    assert "{" not in path, path
+    return f"{base}{path}"
+
+
+def assert_json_refusal(response: requests.Response, status: int) -> str:
+    assert response.status_code == status, (response.request.method, response.url, response.text)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"detail"}, body
+    return body["detail"]
+
+
+def test_every_number_a_request_carries_is_bounded_in_the_document():
+    unbounded = [
+        (operation_id, location, name)
+        for operation_id, _, _, location, name, schemas in NUMERIC_INPUTS
+        for schema in schemas
+        if "maximum" not in schema or ("minimum" not in schema and "exclusiveMinimum" not in schema)
+    ]
+    assert NUMERIC_INPUTS and not unbounded
+    assert all(
+        -(2**63) <= schema.get("minimum", 0) and schema["maximum"] <= 2**63 - 1
+        for *_, schemas in NUMERIC_INPUTS
+        for schema in schemas
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "path", "method", "location", "name", "schemas"),
+    NUMERIC_INPUTS,
+    ids=[f"{op}-{location}-{name}" for op, _, _, location, name, _ in NUMERIC_INPUTS],
+)
+def test_a_number_beyond_its_bound_is_422_naming_it(
+    api_server, session, existing_ids, operation_id, path, method, location, name, schemas
+):
+    for value in (HUGE, -HUGE):
+        body: Any = None
+        params = None
+        if location == "query":
+            params = {name: str(value)}
+        else:
+            body = {**BASE_BODIES.get(operation_id, {}), name: value}
+            if operation_id == "runs_batch":
+                body = [body]
+        response = session.request(
+            method,
+            _url(api_server.url, path, existing_ids),
+            params=params,
+            json=body,
+            timeout=30,
+        )
+        assert name in assert_json_refusal(response, 422)
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [(path, method) for path, method, operation in OPERATIONS if "requestBody" in operation],
+)
+def test_a_multipart_body_is_415(api_server, session, existing_ids, path, method):
+    response = session.request(
+        method,
+        _url(api_server.url, path, existing_ids),
+        files={"field": ("file.txt", b"content", "text/plain")},
+        timeout=30,
+    )
+    assert "Unsupported media type" in assert_json_refusal(response, 415)
+
+
+@pytest.mark.parametrize("path", list(DOCUMENT["paths"]))
+def test_an_undocumented_method_is_405_with_allow(api_server, session, existing_ids, path):
+    documented = {method.upper() for method in DOCUMENT["paths"][path]}
+    for method in sorted(set(PROBED_METHODS) - documented):
+        response = session.request(
+            method, _url(api_server.url, path, existing_ids), json={}, timeout=30
+        )
+        assert method in assert_json_refusal(response, 405)
+        allowed = set(response.headers["allow"].split(", "))
+        assert documented <= allowed <= documented | {"HEAD", "OPTIONS"}, (method, allowed)
+
+
+def test_an_undocumented_path_is_404_json(api_server, session):
+    for path in ("/nope", f"/threads/{uuid.uuid4()}/nope", "/api/v1/nope"):
+        for method in PROBED_METHODS:
+            response = session.request(method, f"{api_server.url}{path}", timeout=30)
+            assert assert_json_refusal(response, 404) == "Not Found"

@@ -12,18 +12,13 @@ import asyncio
 import contextlib
 import json
 import socket
-import sys
 import threading
-import time
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 
-from duragraph_site.embedded import free_port
-from tests.e2e.conftest import wait_until_ok
-from tests.e2e.processes import Process, start, start_executor, wait_for
+from tests.e2e.processes import start_live_stack, stop_live_stack, wait_for
 from tests.e2e.record_reference_streams import (
     CASES,
     FIXTURE,
@@ -38,48 +33,11 @@ pytestmark = pytest.mark.e2e
 REFERENCE = json.loads(FIXTURE.read_text())
 
 
-@dataclass
-class LiveStack:
-    """daphne, an executor and ``relay_outbox`` publishing to the NATS at *nats_url*."""
-
-    url: str
-    env: dict[str, str]
-    daphne: Process
-    executor: Process
-    relay: Process
-    nats_url: str
-
-
-def start_live_stack(env: dict[str, str], nats_url: str, logs) -> LiveStack:
-    """Start the processes of a :class:`LiveStack` (the caller stops them: :func:`stop`)."""
-    env = {**env, "NATS_URL": nats_url}
-    relay = start("relay", [sys.executable, "manage.py", "relay_outbox"], env, logs)
-    port = free_port()
-    daphne = start(
-        "daphne",
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        + ["duragraph_site.asgi:application"],
-        env,
-        logs,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ok(url, daphne.popen)
-    executor = start_executor(env, logs, name="exec-stream", concurrency=4)
-    return LiveStack(
-        url=url, env=env, daphne=daphne, executor=executor, relay=relay, nats_url=nats_url
-    )
-
-
-def stop(stack: LiveStack) -> None:
-    for process in (stack.executor, stack.daphne, stack.relay):
-        process.stop()
-
-
 @pytest.fixture(scope="module")
 def stack(server_env, system_assistants, nats_url, tmp_path_factory):
     live = start_live_stack(server_env, nats_url, tmp_path_factory.mktemp("streaming-logs"))
     yield live
-    stop(live)
+    stop_live_stack(live)
 
 
 @pytest.fixture
@@ -90,7 +48,7 @@ def stack_with_own_nats(server_env, system_assistants, tmp_path):
     (logs := tmp_path / "logs").mkdir()
     live = start_live_stack(server_env, nats.url, logs)
     yield live, nats
-    stop(live)
+    stop_live_stack(live)
     nats.stop()
 
 
@@ -362,6 +320,8 @@ def _metric(stack, name: str) -> float:
 
 
 NATS_EVENTS = 'duragraph_stream_events_total{source="nats"}'
+#: Streams subscribed and caught up (runs.live): the readiness of a live-only stream.
+STREAMS_LIVE = "duragraph_streams_live"
 POSTGRES_EVENTS = 'duragraph_stream_events_total{source="postgres"}'
 
 
@@ -453,9 +413,15 @@ def test_thread_stream_relays_each_run_then_run_done(stack, client):
         finally:
             local.http.client.close()
 
+    live_before = _metric(stack, STREAMS_LIVE)
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
-    time.sleep(1.0)  # the thread stream is live-only: let it subscribe first
+    # The thread stream is live-only: the runs start once it subscribed and caught up.
+    wait_for(
+        lambda: _metric(stack, STREAMS_LIVE) > live_before,
+        timeout=20,
+        what="the thread stream to be live",
+    )
     for _ in range(2):
         client.runs.wait(thread["thread_id"], "writer", input={"items": []})
     follower.join(30)

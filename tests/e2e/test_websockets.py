@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.test_streaming_sdk import start_live_stack, stop
+from tests.e2e.processes import start_live_stack, stop_live_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 def stack(server_env, system_assistants, nats_url, tmp_path_factory):
     live = start_live_stack(server_env, nats_url, tmp_path_factory.mktemp("websocket-logs"))
     yield live
-    stop(live)
+    stop_live_stack(live)
 
 
 def _sse_frames(text: str) -> list[dict]:
@@ -49,14 +49,25 @@ async def _receive_all(url: str, timeout: float = 30) -> tuple[list[dict], int |
     return messages, code
 
 
+async def _streams_live(http: httpx.AsyncClient) -> float:
+    """``duragraph_streams_live``: streams subscribed and caught up (their readiness)."""
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith("duragraph_streams_live "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 async def _one_run_through_thread_socket(
     http: httpx.AsyncClient, url: str, thread_id: str, origin: str | None = None
 ) -> list[dict]:
     """Opens the thread socket at *url*, runs ``writer`` on the thread, and returns what the
     socket pushed up to that run's ``run_done``."""
     received: list[dict] = []
+    live_before = await _streams_live(http)
     async with websockets.connect(url, origin=origin, open_timeout=10) as socket:
-        await asyncio.sleep(0.5)  # live only: let it subscribe
+        async with asyncio.timeout(20):  # live only: the run starts once the stream is live
+            while await _streams_live(http) <= live_before:
+                await asyncio.sleep(0.05)
         await http.post(
             f"/threads/{thread_id}/runs/wait",
             json={"assistant_id": "writer", "input": {"items": []}},

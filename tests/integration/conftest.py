@@ -9,6 +9,15 @@ from events.models import Event, Outbox
 
 
 @pytest.fixture
+def system_assistant(db):
+    """The ``agent`` graph's default assistant (its graph name works as its id)."""
+    from assistants import domain as assistant_domain
+
+    assistant_services.assistant_ensure_default(graph_id="agent")
+    return assistant_domain.system_assistant_id("agent")
+
+
+@pytest.fixture
 def assistant(db):
     return assistant_services.assistant_create(graph_id="agent", name="helper")
 
@@ -30,3 +39,21 @@ class LogCounter:
 @pytest.fixture
 def log_counter(db):
     return LogCounter()
+
+
+@pytest.fixture
+def no_nats(settings):
+    """Streams without NATS (woken by the outbox NOTIFY)."""
+    from runs import live
+
+    settings.NATS_URL = ""
+    yield
+    live.outbox_listener.stop()  # its connection must not outlive the test database
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    """The test client, signed in as a staff user (the dashboard's pages are theirs)."""
+    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(user)
+    return client

@@ -12,13 +12,15 @@ import pytest
 from django.utils import timezone
 
 from assistants import services as assistant_services
+from assistants.domain import system_assistant_id
 from assistants.models import Assistant, AssistantVersion
 from events import projections, store
 from events.models import Event, Outbox
 from runs import services as run_services
 from runs.models import Run
 from threads import services as thread_services
-from threads.models import Thread
+from threads.models import Checkpoint, Thread
+from workers import protocol, remote
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +146,99 @@ def test_a_failure_mid_service_leaves_no_trace(world, monkeypatch, service, inje
     with pytest.raises(Injected):
         SERVICES[service](world)
     assert snapshot() == before
+
+
+# -- a remote worker's event: several writes, one transaction --------------------------------
+def remote_snapshot() -> dict[str, list[dict]]:
+    return {**snapshot(), "Checkpoint": list(Checkpoint.objects.order_by("pk").values())}
+
+
+#: The runs services a worker event's progress is recorded through (workers.remote).
+PROGRESS_WRITES = (
+    "run_save_checkpoint",
+    "run_record_output",
+    "run_complete",
+    "run_fail",
+    "run_interrupt",
+)
+
+
+def fail_at_the_second_write(monkeypatch):
+    """The first write commits to its savepoint; the second writes too, then the request dies."""
+    calls = []
+    for name in PROGRESS_WRITES:
+        real = getattr(run_services, name)
+
+        def write_then_maybe_fail(*args, _real=real, _name=name, **kwargs):
+            _real(*args, **kwargs)
+            calls.append(_name)
+            if len(calls) == 2:
+                raise Injected(f"after {calls}")
+
+        monkeypatch.setattr(run_services, name, write_then_maybe_fail)
+    return calls
+
+
+@pytest.fixture
+def remote_run():
+    """A run of a remote graph, leased to worker ``w1``, one node done."""
+    remote.worker_register_remote(
+        worker_id="w1",
+        name="w1",
+        graph_ids=["hello_world"],
+        max_concurrent_runs=1,
+        graph_definitions=[protocol.GraphDefinition("hello_world", [{"id": "greet"}], [], "greet")],
+    )
+    thread = thread_services.thread_create()
+    run = run_services.run_create(
+        thread_id=thread.thread_id,
+        assistant_id=system_assistant_id("hello_world"),
+        kwargs={"input": {"name": "Django"}},
+    )
+    [task] = remote.worker_poll(worker_id="w1")
+    assert task["run_id"] == str(run.run_id)
+    for event_type, data in [
+        ("run_started", {}),
+        ("node_started", {"node_id": "greet"}),
+        ("node_completed", {"node_id": "greet", "output": {"greeting": "Hello"}}),
+    ]:
+        remote.worker_report_event(
+            worker_id="w1", run_id=run.run_id, event_type=event_type, data=data
+        )
+    return run
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "writes"),
+    [
+        (
+            "node_completed",
+            {"node_id": "farewell", "output": {"farewell": "bye"}},
+            ["run_save_checkpoint", "run_record_output"],
+        ),
+        (
+            "run_completed",
+            {"output": {"name": "Django", "greeting": "Hello", "extra": 1}},
+            ["run_save_checkpoint", "run_complete"],
+        ),
+    ],
+)
+def test_a_worker_event_s_writes_commit_together_or_not_at_all(
+    remote_run, monkeypatch, event_type, data, writes
+):
+    before = remote_snapshot()
+    calls = fail_at_the_second_write(monkeypatch)
+    with pytest.raises(Injected):
+        remote.worker_report_event(
+            worker_id="w1", run_id=remote_run.run_id, event_type=event_type, data=data
+        )
+    assert calls == writes  # both writes were made before the failure...
+    assert remote_snapshot() == before  # ...and neither is left: events, outbox, checkpoint, run
+
+    monkeypatch.undo()  # the worker reports again: this time it all lands, once
+    remote.worker_report_event(
+        worker_id="w1", run_id=remote_run.run_id, event_type=event_type, data=data
+    )
+    after = remote_snapshot()
+    assert len(after["Checkpoint"]) == len(before["Checkpoint"]) + 1
+    assert len(after["Event"]) > len(before["Event"])

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from duragraph_site.asgi import api_app, application
 from duragraph_site.handlers import APIHandler, is_browser_path
+from tests.asgi import http_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,23 +94,7 @@ def request(
     """One HTTP request through the ASGI application, waited for until the handler is done."""
 
     async def go() -> Response:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": query.encode(),
-            "headers": [
-                (name.lower().encode(), value.encode())
-                for name, value in {"host": "testserver", **(headers or {})}.items()
-            ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
+        scope = http_scope(method, path, headers=headers, query=query)
         communicator = ApplicationCommunicator(application, scope)
         await communicator.send_input({"type": "http.request", "body": body})
         start = await communicator.receive_output(10)
@@ -263,7 +248,10 @@ def test_the_view_thread_returns_its_connection_before_responding():
 
     signals.request_finished.connect(after_close_old_connections)
     try:
-        assert request("POST", "/threads", body=b"{}").status == 200
+        response = request(
+            "POST", "/threads", body=b"{}", headers={"content-type": "application/json"}
+        )
+        assert response.status == 200
     finally:
         signals.request_finished.disconnect(after_close_old_connections)
     assert len(seen) == 1

@@ -14,12 +14,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import custom_auth
+from accounts.authentication import principal_of
 from duragraph_site.api import serializers as api
-from duragraph_site.api.fields import JSONObjectField, SelectField, SortOrderField, UUIDField
+from duragraph_site.api.fields import (
+    MAX_TTL_MINUTES,
+    JSONObjectField,
+    SelectField,
+    SortOrderField,
+    UUIDField,
+    limit_field,
+    offset_field,
+)
 from duragraph_site.api.params import parse_bool, parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
-from duragraph_site.errors import InvalidInput
+from duragraph_site.errors import Conflict, InvalidInput
 from threads import selectors, services
+from threads.api.access import thread_authorized, thread_visible
 from threads.domain import ThreadStatus
 
 STATUSES = [s.value for s in ThreadStatus]
@@ -46,14 +57,34 @@ def _thread_id(value: str):
     return parse_uuid(value, "thread")
 
 
+def _scope(request: Request) -> str | None:
+    """The tenant the caller sees (None: every tenant)."""
+    return principal_of(request).tenant_scope
+
+
+def _searched_metadata(request: Request, data: dict) -> dict | None:
+    """The metadata a search or count filters on: the caller's, as the custom-auth handler
+    left it, with its filters (raises ``custom_auth.NothingMatches``)."""
+    value = {
+        "metadata": dict(data.get("metadata") or {}),
+        "values": data.get("values"),
+        "status": data.get("status"),
+        "limit": data.get("limit"),
+        "offset": data.get("offset"),
+        "thread_id": None,
+    }
+    filters = custom_auth.authorize(principal_of(request), "threads", "search", value)
+    return custom_auth.search_metadata(value["metadata"], filters) or None
+
+
 @extend_schema_field(
     {
         "anyOf": [
-            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TTL_MINUTES},
             {
                 "type": "object",
                 "properties": {
-                    "ttl": {"type": "number", "exclusiveMinimum": 0},
+                    "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TTL_MINUTES},
                     "strategy": {"type": "string", "enum": ["delete"]},
                 },
                 "required": ["ttl"],
@@ -73,8 +104,11 @@ class TtlField(serializers.Field):
             or isinstance(data.get("ttl"), bool)
         ):
             raise serializers.ValidationError('must be {"ttl": <minutes>, "strategy": "delete"}')
-        if data["ttl"] <= 0:
-            raise serializers.ValidationError("ttl must be a positive number of minutes")
+        # Bounded: the expiry adds it to a timestamp, which a huge number would overflow.
+        if not 0 < data["ttl"] <= MAX_TTL_MINUTES:
+            raise serializers.ValidationError(
+                f"must be a positive number of minutes, at most {MAX_TTL_MINUTES}"
+            )
         strategy = data.get("strategy", "delete")
         if strategy != "delete":
             raise serializers.ValidationError('the only ttl strategy is "delete"')
@@ -99,9 +133,27 @@ class ThreadCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
+        principal = principal_of(request)
+        value = {
+            "thread_id": data.get("thread_id"),
+            "metadata": dict(data.get("metadata") or {}),
+            "if_exists": data["if_exists"],
+            "ttl": data.get("ttl"),
+        }
+        filters = custom_auth.authorize(principal, "threads", "create", value)
+        if (
+            filters
+            and data.get("thread_id")
+            and not thread_visible(principal, data["thread_id"], filters)
+            and selectors.thread_exists(data["thread_id"])
+        ):
+            # do_nothing never hands out a thread the handler's filters exclude.
+            raise Conflict(f"Thread {data['thread_id']} already exists")
         thread = services.thread_create(
+            tenant=principal.tenant,
+            scope=principal.tenant_scope,
             thread_id=data.get("thread_id"),
-            metadata=data.get("metadata"),
+            metadata=value["metadata"],
             if_exists=data["if_exists"],
             ttl=data.get("ttl"),
             supersteps=data.get("supersteps"),
@@ -116,8 +168,8 @@ class ThreadSearchApi(APIView):
         values = JSONObjectField(required=False, allow_null=True)
         ids = serializers.ListField(child=UUIDField(), required=False, allow_null=True)
         status = serializers.ChoiceField(choices=STATUSES, required=False, allow_null=True)
-        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
-        offset = serializers.IntegerField(min_value=0, default=0)
+        limit = limit_field()
+        offset = offset_field()
         sort_by = serializers.ChoiceField(
             choices=selectors.SORT_FIELDS, required=False, allow_null=True
         )
@@ -139,8 +191,13 @@ class ThreadSearchApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
+        try:
+            metadata = _searched_metadata(request, data)
+        except custom_auth.NothingMatches:
+            return paginated([], total=0, offset=data["offset"], limit=data["limit"])
         rows, total = selectors.thread_search(
-            metadata=data.get("metadata"),
+            tenant=_scope(request),
+            metadata=metadata,
             values=data.get("values"),
             ids=data.get("ids"),
             status=data.get("status"),
@@ -175,9 +232,16 @@ class ThreadCountApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
+        try:
+            metadata = _searched_metadata(request, data)
+        except custom_auth.NothingMatches:
+            return Response(0)
         return Response(
             selectors.thread_count(
-                metadata=data.get("metadata"), values=data.get("values"), status=data.get("status")
+                tenant=_scope(request),
+                metadata=metadata,
+                values=data.get("values"),
+                status=data.get("status"),
             )
         )
 
@@ -202,7 +266,9 @@ class ThreadDetailApi(APIView):
         }
         if include - {"ttl"}:
             raise InvalidInput(f"include must name only: ttl (got {sorted(include)})")
-        thread = selectors.thread_get(_thread_id(thread_id))
+        thread_id = _thread_id(thread_id)
+        thread_authorized(principal_of(request), thread_id, "read")
+        thread = selectors.thread_get(thread_id, tenant=_scope(request))
         serializer = ThreadWithTtlSerializer if "ttl" in include else ThreadSerializer
         return Response(serializer.represent(thread))
 
@@ -213,9 +279,14 @@ class ThreadDetailApi(APIView):
     )
     def patch(self, request: Request, thread_id: str) -> Response:
         data = validated(self.UpdateInputSerializer, request.data)
+        thread_id = _thread_id(thread_id)
+        value = thread_authorized(
+            principal_of(request), thread_id, "update", metadata=dict(data.get("metadata") or {})
+        )
         thread = services.thread_update(
-            thread_id=_thread_id(thread_id),
-            metadata=data.get("metadata") or {},
+            thread_id=thread_id,
+            tenant=_scope(request),
+            metadata=value["metadata"],
             ttl=data.get("ttl"),
         )
         if request.headers.get("Prefer") == "return=minimal":
@@ -224,15 +295,25 @@ class ThreadDetailApi(APIView):
 
     @extend_schema(operation_id="threads_delete", responses={204: None})
     def delete(self, request: Request, thread_id: str) -> Response:
-        services.thread_delete(thread_id=_thread_id(thread_id))
+        thread_id = _thread_id(thread_id)
+        thread_authorized(principal_of(request), thread_id, "delete")
+        services.thread_delete(thread_id=thread_id, tenant=_scope(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ThreadCopyApi(APIView):
     @extend_schema(operation_id="threads_copy", request=None, responses=ThreadSerializer)
     def post(self, request: Request, thread_id: str) -> Response:
+        # LangGraph: read the source, and may create a thread. Where its filters exclude the
+        # source, LangGraph answers 409; here the source is unknown, as everywhere (404).
+        thread_id = _thread_id(thread_id)
+        principal = principal_of(request)
+        thread_authorized(principal, thread_id, "read")
+        custom_auth.authorize(principal, "threads", "create", {"thread_id": None})
         return Response(
-            ThreadSerializer.represent(services.thread_copy(thread_id=_thread_id(thread_id)))
+            ThreadSerializer.represent(
+                services.thread_copy(thread_id=thread_id, tenant=_scope(request))
+            )
         )
 
 
@@ -250,7 +331,13 @@ class ThreadPruneApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
-        pruned = services.threads_prune(thread_ids=data["thread_ids"], strategy=data["strategy"])
+        principal = principal_of(request)
+        value = {"thread_ids": data["thread_ids"], "strategy": data["strategy"]}
+        filters = custom_auth.authorize(principal, "threads", "delete", value)
+        thread_ids = [t for t in data["thread_ids"] if thread_visible(principal, t, filters)]
+        pruned = services.threads_prune(
+            thread_ids=thread_ids, strategy=data["strategy"], tenant=_scope(request)
+        )
         return Response({"pruned_count": pruned})
 
 
@@ -298,8 +385,10 @@ class ThreadStateApi(APIView):
         responses=ThreadStateSerializer,
     )
     def get(self, request: Request, thread_id: str) -> Response:
+        thread_authorized(principal_of(request), _thread_id(thread_id), "read")
         body = selectors.thread_state(
             _thread_id(thread_id),
+            tenant=_scope(request),
             subgraphs=parse_bool(request.query_params.get("subgraphs"), "subgraphs"),
         )
         return Response(_select_state(body, request.query_params.getlist("select")))
@@ -313,11 +402,13 @@ class ThreadStateApi(APIView):
     )
     def post(self, request: Request, thread_id: str) -> Response:
         data = validated(self.UpdateInputSerializer, request.data)
+        thread_authorized(principal_of(request), _thread_id(thread_id), "update")
         checkpoint = dict(data.get("checkpoint") or {})
         if data.get("checkpoint_id"):
             checkpoint["checkpoint_id"] = data["checkpoint_id"]
         result = services.thread_update_state(
             thread_id=_thread_id(thread_id),
+            tenant=_scope(request),
             values=data["values"],
             as_node=data.get("as_node"),
             checkpoint=checkpoint or None,
@@ -332,8 +423,10 @@ class ThreadStateAtCheckpointApi(APIView):
         responses=ThreadStateSerializer,
     )
     def get(self, request: Request, thread_id: str, checkpoint_id: str) -> Response:
+        thread_authorized(principal_of(request), _thread_id(thread_id), "read")
         body = selectors.thread_state(
             _thread_id(thread_id),
+            tenant=_scope(request),
             checkpoint={"checkpoint_id": checkpoint_id},
             subgraphs=parse_bool(request.query_params.get("subgraphs"), "subgraphs"),
         )
@@ -352,15 +445,19 @@ class ThreadStateCheckpointPostApi(APIView):
     )
     def post(self, request: Request, thread_id: str) -> Response:
         data = validated(self.InputSerializer, request.data)
+        thread_authorized(principal_of(request), _thread_id(thread_id), "read")
         body = selectors.thread_state(
-            _thread_id(thread_id), checkpoint=dict(data["checkpoint"]), subgraphs=data["subgraphs"]
+            _thread_id(thread_id),
+            tenant=_scope(request),
+            checkpoint=dict(data["checkpoint"]),
+            subgraphs=data["subgraphs"],
         )
         return Response(body)
 
 
 class ThreadHistoryApi(APIView):
     class InputSerializer(api.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+        limit = limit_field()
         before = CheckpointSerializer(required=False, allow_null=True)
         metadata = JSONObjectField(required=False, allow_null=True)
         checkpoint = CheckpointSerializer(required=False, allow_null=True)
@@ -374,25 +471,32 @@ class ThreadHistoryApi(APIView):
         responses=ThreadStateSerializer(many=True),
     )
     def post(self, request: Request, thread_id: str) -> Response:
-        return self._history(thread_id, validated(self.InputSerializer, request.data))
+        return self._history(request, thread_id, validated(self.InputSerializer, request.data))
+
+    class QuerySerializer(api.Serializer):
+        """The query string of ``threads_history_get`` (parsed with it, and documented from it)."""
+
+        limit = limit_field()
+        before = serializers.CharField(
+            required=False, allow_blank=True, help_text="a checkpoint id"
+        )
 
     @extend_schema(
         operation_id="threads_history_get",
-        parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("before", str, description="a checkpoint id"),
-        ],
+        parameters=[QuerySerializer],
         responses=ThreadStateSerializer(many=True),
     )
     def get(self, request: Request, thread_id: str) -> Response:
-        query = {"limit": request.query_params.get("limit", 10)}
-        if before := request.query_params.get("before"):
+        query = validated(self.QuerySerializer, request.query_params.dict())
+        if before := query.pop("before", None):
             query["before"] = {"checkpoint_id": before}
-        return self._history(thread_id, validated(self.InputSerializer, query))
+        return self._history(request, thread_id, query)
 
-    def _history(self, thread_id: str, data: dict) -> Response:
+    def _history(self, request: Request, thread_id: str, data: dict) -> Response:
+        thread_authorized(principal_of(request), _thread_id(thread_id), "read")
         states = selectors.thread_history(
             _thread_id(thread_id),
+            tenant=_scope(request),
             limit=data["limit"],
             before=dict(data["before"]) if data.get("before") else None,
             metadata=data.get("metadata"),

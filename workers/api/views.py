@@ -1,7 +1,10 @@
 """The DuraGraph worker protocol (``/api/v1/workers``), as ``duragraph==0.3.3`` speaks it.
 
-Thin views over ``workers.services``. The SDK sends no credentials: these routes accept
-anonymous calls unless ``DURAGRAPH_WORKER_API_KEYS`` is set (``workers/api/auth.py``).
+Thin views over ``workers.remote`` (the protocol's commands), ``workers.services`` (the
+registry) and ``workers.selectors``. The SDK sends no header of its own: with authentication
+on, give it a key with the ``worker`` scope as the password of its control-plane URL
+(``accounts.authentication``); with it off, these routes are open unless
+``DURAGRAPH_WORKER_API_KEYS`` is set.
 Unknown workers get 404, on which the SDK registers again.
 """
 
@@ -14,19 +17,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import HasWorkerScope
 from duragraph_site.api import serializers as api
-from duragraph_site.api.fields import JSONObjectField
+from duragraph_site.api.fields import IntegerField, JSONObjectField
 from duragraph_site.api.params import validated
 from duragraph_site.errors import InvalidInput, NotFound
-from workers import protocol, selectors, services
-from workers.api.auth import WorkerApiKeyAuthentication
+from workers import protocol, remote, selectors, services
 
 #: The largest count a worker may report (the registry's integer columns).
 MAX_COUNT = 2**31 - 1
 
 
 class WorkerApiView(APIView):
-    authentication_classes = [WorkerApiKeyAuthentication]
+    permission_classes = [HasWorkerScope]
 
 
 class WorkerSerializer(api.Serializer):
@@ -84,7 +87,7 @@ class WorkerRegisterApi(WorkerApiView):
         definitions = [
             protocol.parse_graph_definition(item) for item in data.get("graph_definitions") or []
         ]
-        worker = services.worker_register_remote(
+        worker = remote.worker_register_remote(
             worker_id=data["worker_id"],
             name=data.get("name") or None,
             graph_ids=graph_ids,
@@ -111,13 +114,11 @@ class WorkerRegisterApi(WorkerApiView):
 class WorkerHeartbeatApi(WorkerApiView):
     class InputSerializer(api.Serializer):
         status = serializers.CharField(required=False, allow_blank=True, default="")
-        active_runs = serializers.IntegerField(
+        active_runs = IntegerField(
             required=False, min_value=0, max_value=MAX_COUNT, allow_null=True
         )
-        total_runs = serializers.IntegerField(
-            required=False, min_value=0, max_value=MAX_COUNT, allow_null=True
-        )
-        failed_runs = serializers.IntegerField(
+        total_runs = IntegerField(required=False, min_value=0, max_value=MAX_COUNT, allow_null=True)
+        failed_runs = IntegerField(
             required=False, min_value=0, max_value=MAX_COUNT, allow_null=True
         )
 
@@ -131,7 +132,7 @@ class WorkerHeartbeatApi(WorkerApiView):
     )
     def post(self, request: Request, worker_id: str) -> Response:
         data = validated(self.InputSerializer, request.data)
-        worker = services.remote_worker_heartbeat(
+        worker = remote.remote_worker_heartbeat(
             worker_id=worker_id,
             reported_status=data["status"],
             active_runs=data.get("active_runs"),
@@ -143,7 +144,7 @@ class WorkerHeartbeatApi(WorkerApiView):
 
 class WorkerPollApi(WorkerApiView):
     class InputSerializer(api.Serializer):
-        max_tasks = serializers.IntegerField(required=False, min_value=1, max_value=100, default=1)
+        max_tasks = IntegerField(required=False, min_value=1, max_value=100, default=1)
 
     @extend_schema(
         operation_id="workers_poll",
@@ -157,7 +158,7 @@ class WorkerPollApi(WorkerApiView):
     )
     def post(self, request: Request, worker_id: str) -> Response:
         data = validated(self.InputSerializer, request.data)
-        tasks = services.worker_poll(worker_id=worker_id, max_tasks=data["max_tasks"])
+        tasks = remote.worker_poll(worker_id=worker_id, max_tasks=data["max_tasks"])
         if not tasks:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response({"tasks": tasks})
@@ -176,7 +177,7 @@ class WorkerEventsApi(WorkerApiView):
     )
     def post(self, request: Request, worker_id: str) -> Response:
         data = validated(self.InputSerializer, request.data)
-        services.worker_report_event(
+        remote.worker_report_event(
             worker_id=worker_id,
             run_id=data["run_id"],
             event_type=data["event_type"],
@@ -196,6 +197,15 @@ class WorkerListApi(WorkerApiView):
     @extend_schema(operation_id="workers_list", responses=WorkerSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(WorkerSerializer(selectors.worker_list(), many=True).data)
+
+
+class WorkerListBareApi(WorkerListApi):
+    """``GET /api/v1/workers``, without the slash: the path ``duragraph status`` and the Go
+    server use. The same list; documented once, under ``/api/v1/workers/``."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        return super().get(request)
 
 
 class WorkerDetailApi(WorkerApiView):

@@ -31,11 +31,11 @@ METADATA = {"zeta": [1, 2.5, None], "a": {"nested": True}, "é": "x"}
 
 def statements(queries: CaptureQueriesContext) -> list[str]:
     """What each statement does, without the test transaction's savepoints: ``append`` for
-    the event store's append (events + outbox), else its first two words."""
+    the event store's append (events + outbox: ``events_append_v1``), else its first words."""
     kinds = []
     for query in queries:
         sql = query["sql"]
-        if "INSERT INTO events_event" in sql:
+        if "events_append_v1(" in sql:
             kinds.append("append")
         elif not sql.startswith(("SAVEPOINT", "RELEASE")):
             kinds.append(" ".join(sql.split()[:3]))
@@ -71,6 +71,29 @@ def test_thread_create_with_a_generated_id_writes_events_and_row_only():
     # The event append and the row insert; no reads.
     assert statements(queries) == ["append", 'INSERT INTO "threads_thread"']
     assert_same_row(Thread, thread, thread.thread_id)
+
+
+def test_a_stateless_run_goes_into_threads_twice():
+    """``run_create``: one call into threads for the thread the run needs (created, no lock or
+    read back) and one for what the run changes there (status and metadata in one append)."""
+    from runs import services as run_services
+
+    assistant = assistant_services.assistant_create(graph_id="agent")
+    with CaptureQueriesContext(connection) as queries:
+        run = run_services.run_create(thread_id=None, assistant_id=assistant.assistant_id)
+    assert statements(queries) == [
+        'SELECT "assistants_assistant"."assistant_id", "assistants_assistant"."graph_id",',
+        "append",  # ThreadCreated
+        'INSERT INTO "threads_thread"',
+        "append",  # RunCreated
+        'INSERT INTO "runs_run"',
+        "append",  # ThreadStatusChanged + ThreadMetadataUpdated
+        'UPDATE "threads_thread" SET',
+        'SELECT "runs_run"."run_id", "runs_run"."thread_id",',
+    ]
+    thread = Thread.objects.get(thread_id=run.thread_id)
+    assert thread.status == "busy"
+    assert thread.metadata == {"graph_id": "agent", "assistant_id": str(assistant.assistant_id)}
 
 
 def test_thread_create_with_a_given_id_still_checks_and_replays():

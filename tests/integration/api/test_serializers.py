@@ -27,7 +27,9 @@ from duragraph_site.api.params import validated
 from duragraph_site.api.renderers import JSONRenderer
 from duragraph_site.api.serializers import Serializer
 from runs import services as run_services
-from runs.api import views as run_views
+from runs.api import crons as run_cron_views
+from runs.api import runs as run_views
+from runs.api import serializers as run_serializers
 from runs.models import Run
 from store import selectors as store_selectors
 from store import services as store_services
@@ -111,14 +113,21 @@ def test_runs():
     assistant = assistant_services.assistant_create(graph_id="agent")
     thread = thread_services.thread_create()
     run_services.run_create(thread_id=thread.thread_id, assistant_id=assistant.assistant_id)
-    assert_same_output(run_views.RunSerializer, list(Run.objects.all()))
+    assert_same_output(run_serializers.RunSerializer, list(Run.objects.all()))
 
 
 # -- input -----------------------------------------------------------------------------------
 def input_serializers() -> list[type[Serializer]]:
     """Every request serializer of the API views (nested in a view, or module-level)."""
     found: dict[str, type[Serializer]] = {}
-    for module in (thread_views, assistant_views, store_views, run_views):
+    for module in (
+        thread_views,
+        assistant_views,
+        store_views,
+        run_serializers,
+        run_views,
+        run_cron_views,
+    ):
         candidates = [value for _, value in inspect.getmembers(module, inspect.isclass)]
         for view in list(candidates):
             candidates += [value for _, value in inspect.getmembers(view, inspect.isclass)]

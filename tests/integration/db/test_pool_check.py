@@ -11,14 +11,14 @@ from django.db import connection
 from psycopg_pool import ConnectionPool
 
 from duragraph_site.db import base
-from runs.waiting import _conninfo
+from duragraph_site.db.listen import conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def terminate(pid: int, timeout: float = 10) -> None:
     """Terminate a backend and wait until it has exited (its goodbye is then on the socket)."""
-    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
         deadline = time.monotonic() + timeout
         while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
@@ -50,14 +50,14 @@ def real_checks(monkeypatch):
 
 
 def test_a_healthy_idle_connection_passes_without_a_round_trip(real_checks):
-    with psycopg.connect(_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(conninfo(), autocommit=True) as conn:
         conn.execute("SELECT 1")
         base.check_when_readable(conn)
         assert real_checks == []
 
 
 def test_a_connection_the_server_closed_fails_the_check(real_checks):
-    with psycopg.connect(_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(conninfo(), autocommit=True) as conn:
         terminate(conn.info.backend_pid)
         wait_readable(conn)
         with pytest.raises(psycopg.OperationalError):
@@ -66,7 +66,7 @@ def test_a_connection_the_server_closed_fails_the_check(real_checks):
 
 
 def test_a_closed_connection_fails_the_check():
-    conn = psycopg.connect(_conninfo(), autocommit=True)
+    conn = psycopg.connect(conninfo(), autocommit=True)
     conn.close()
     with pytest.raises(psycopg.OperationalError):
         base.check_when_readable(conn)
@@ -79,7 +79,7 @@ def test_the_pool_replaces_connections_terminated_while_idle():
         cursor.execute("SELECT pg_backend_pid()")
         (before,) = cursor.fetchone()
     connection.close()  # back to the pool, idle
-    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+    with psycopg.connect(conninfo(), autocommit=True) as admin:
         pids = [
             pid
             for (pid,) in admin.execute(

@@ -1,4 +1,4 @@
-"""Lock order: every writer locks a run's thread before the run (runs/services.py), including the
+"""Lock order: every writer locks a run's thread before the run (runs.services), including the
 executor's one-statement fenced writes, or a cancel and a checkpoint write would deadlock."""
 
 from __future__ import annotations

@@ -253,6 +253,46 @@ class TestFencing:
         assert renewed.lease_expires_at > claim.run.lease_expires_at + timedelta(seconds=50)
 
 
+class TestQueue:
+    def test_a_retried_run_keeps_its_place_in_line(self, thread, assistant):
+        """Claims go by creation: a run handed back after its worker vanished is claimed before
+        runs created after it as soon as its backoff is over, not after the whole queue."""
+        from threads import services as thread_services
+
+        retried = create(thread, assistant)
+        services.runs_claim(worker_id="vanished", lease_seconds=1)
+        [reaped] = services.runs_reap_expired_leases(now=timezone.now() + timedelta(seconds=5))
+        assert reaped.available_at > timezone.now()  # backoff: not eligible yet
+        newer = [
+            create(thread_services.thread_create(metadata={}), assistant).run_id for _ in range(3)
+        ]
+
+        [first] = services.runs_claim(worker_id="w1")
+        assert first.run.run_id == newer[0]  # the retried run must wait out its backoff
+        Run.objects.filter(pk=retried.pk).update(available_at=timezone.now())
+        claimed = [c.run.run_id for c in services.runs_claim(worker_id="w1", limit=3)]
+        assert claimed == [retried.run_id, *newer[1:]]
+
+    def test_a_run_enqueued_behind_a_running_one_is_not_claimable_until_it_ends(
+        self, thread, assistant
+    ):
+        """One definition of claimable (runs_claimable_v1) for the claim, the executors'
+        wake-up check and the sweeper: a run queued behind a running one wakes nobody."""
+        from runs import selectors
+
+        first = create(thread, assistant)
+        [claim] = services.runs_claim(worker_id="w1")
+        second = create(thread, assistant, multitask_strategy="enqueue")
+        assert not selectors.runs_claimable_exist()
+        assert not selectors.runs_claimable_exist(graph_ids=[assistant.graph_id])
+        assert services.runs_claim(worker_id="w2") == []
+        services.run_complete(run_id=first.run_id, lease_epoch=claim.lease_epoch)
+        assert selectors.runs_claimable_exist(graph_ids=[assistant.graph_id])
+        assert not selectors.runs_claimable_exist(graph_ids=["another-graph"])
+        [next_claim] = services.runs_claim(worker_id="w2")
+        assert next_claim.run.run_id == second.run_id
+
+
 class TestReaper:
     def test_expired_leases_retry_then_fail_with_the_reason(self, thread, assistant, settings):
         run = create(thread, assistant, max_attempts=2)

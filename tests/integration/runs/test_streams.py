@@ -19,8 +19,8 @@ import pytest
 
 from duragraph_site.db.connections import released
 from events import store
-from runs import domain, services, streams
-from runs.streams import Frame
+from runs import domain, live, services, streams
+from runs.frames import Frame, parse_last_event_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,7 @@ TIMEOUT = 20
 def _listener_stopped():
     """The LISTEN thread's connection must not outlive the test database."""
     yield
-    streams.outbox_listener.stop()
+    live.outbox_listener.stop()
 
 
 @pytest.fixture
@@ -108,10 +108,18 @@ async def collect(frames: AsyncIterator[Frame | None], *, until: int | None = No
     return got
 
 
-async def in_thread(*steps: Callable[[], None], pause: float = 0.05) -> None:
+async def in_thread(*steps: Callable[[], None]) -> None:
     for step in steps:
-        await asyncio.sleep(pause)
         await asyncio.to_thread(step)
+
+
+def run_subject(run: Any) -> str:
+    return f"duragraph.threads.{run.thread_id}.runs.{run.run_id}"
+
+
+async def until_live(subject: str) -> None:
+    """The stream on *subject* subscribed and caught up: what is written from now on is live."""
+    await live.until_live(subject, timeout=TIMEOUT)
 
 
 def summary(frames: list[Frame]) -> list[tuple[str, Any, str]]:
@@ -135,7 +143,7 @@ def test_a_finished_run_replays_from_the_log_and_ends(no_nats, thread, assistant
     ]
     # Resuming after any frame gives exactly the rest.
     for index, frame in enumerate(frames):
-        after = streams.parse_last_event_id(frame.id)
+        after = parse_last_event_id(frame.id)
         rest = asyncio.run(collect(streams.run_stream(run.run_id, last_event_id=after)))
         assert rest == frames[index + 1 :]
     # A join without Last-Event-ID on an ended run: nothing (LangGraph: an empty stream).
@@ -150,12 +158,12 @@ def test_live_without_nats_listen_wakes_the_stream(no_nats, quick, thread, assis
 
     async def go() -> list[Frame]:
         stream = asyncio.ensure_future(collect(streams.run_stream(run.run_id)))
+        await until_live(run_subject(run))
         await in_thread(
             worker.start,
             lambda: worker.chunk("values", {"n": 1}),
             lambda: worker.chunk("values", {"n": 2}),
             worker.fail,
-            pause=0.2,
         )
         return await stream
 
@@ -176,7 +184,8 @@ def test_a_live_join_gets_the_attempt_then_every_later_event(no_nats, quick, thr
 
     async def go() -> list[Frame]:
         stream = asyncio.ensure_future(collect(streams.run_stream(run.run_id, live=True)))
-        await in_thread(lambda: worker.chunk("values", {"n": 2}), worker.complete, pause=0.3)
+        await until_live(run_subject(run))  # joined at version 3: what comes next is live
+        await in_thread(lambda: worker.chunk("values", {"n": 2}), worker.complete)
         return await stream
 
     assert summary(asyncio.run(go())) == [
@@ -208,7 +217,7 @@ def test_thread_stream_follows_each_run_and_resumes_by_event_id(no_nats, quick, 
 
     async def go() -> list[Frame]:
         stream = asyncio.ensure_future(collect(streams.thread_stream(thread.thread_id), until=6))
-        await asyncio.sleep(0.3)  # live only: subscribe before the runs start
+        await until_live(f"duragraph.threads.{thread.thread_id}.runs.*")  # live only
         worker = Worker(first)
         await in_thread(worker.start, lambda: worker.chunk("values", {"run": 1}), worker.complete)
         second = await asyncio.to_thread(create, thread, assistant, ["custom"])
@@ -233,7 +242,7 @@ def test_thread_stream_follows_each_run_and_resumes_by_event_id(no_nats, quick, 
     resumed = asyncio.run(
         collect(
             streams.thread_stream(
-                thread.thread_id, last_event_id=streams.parse_last_event_id(frames[2].id)
+                thread.thread_id, last_event_id=parse_last_event_id(frames[2].id)
             ),
             until=4,
         )
@@ -245,12 +254,13 @@ def test_thread_stream_follows_each_run_and_resumes_by_event_id(no_nats, quick, 
 
 def test_unreachable_nats_falls_back_to_postgres(settings, quick, monkeypatch, thread, assistant):
     settings.NATS_URL = "nats://127.0.0.1:9"  # nothing listens there
-    monkeypatch.setattr(streams, "NATS_CONNECT_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(live, "NATS_CONNECT_WAIT_SECONDS", 0.2)
     run = create(thread, assistant, modes=["values"])
     worker = Worker(run)
 
     async def go() -> list[Frame]:
         stream = asyncio.ensure_future(collect(streams.run_stream(run.run_id)))
+        await until_live(run_subject(run))  # on PostgreSQL: NATS did not answer
         await in_thread(worker.start, lambda: worker.chunk("values", {"n": 1}), worker.complete)
         return await stream
 
@@ -301,12 +311,12 @@ def test_nats_messages_duplicates_and_gaps(settings, monkeypatch, nats_url, thre
     monkeypatch.setattr(streams, "HEARTBEAT_SECONDS", 60.0)
     run = create(thread, assistant, modes=["values"])
     worker = Worker(run)
-    subject = f"duragraph.threads.{run.thread_id}.runs.{run.run_id}"
+    subject = run_subject(run)
 
     async def go() -> list[Frame]:
         publisher = await nats.connect(nats_url)
         stream = asyncio.ensure_future(collect(streams.run_stream(run.run_id)))
-        await asyncio.sleep(0.5)  # subscribed and caught up (version 1)
+        await until_live(subject)  # subscribed and caught up (version 1)
         await asyncio.to_thread(worker.start)
         for n in (1, 2, 3):
             await asyncio.to_thread(worker.chunk, "values", {"n": n})

@@ -404,7 +404,7 @@ def test_with_api_keys_set_the_worker_routes_need_one(api):
     body = {"worker_id": "w1", "graph_definitions": [HELLO]}
     refused = api.post(f"{BASE}/register", body, format="json")
     assert refused.status_code == 401 and "X-Api-Key" in refused.json()["detail"]
-    assert refused.headers["WWW-Authenticate"] == 'ApiKey header="X-Api-Key"'
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="duragraph"'
     wrong = api.post(f"{BASE}/register", body, format="json", HTTP_X_API_KEY="nope")
     assert wrong.status_code == 401 and not Worker.objects.exists()
     assert (

@@ -11,7 +11,7 @@ from duragraph_site.errors import InvalidInput, NotFound
 from events import store
 from runs import services as run_services
 from runs.models import Run
-from workers import services
+from workers import reaper, services
 from workers.models import Worker, WorkerStatus
 
 pytestmark = pytest.mark.django_db
@@ -83,11 +83,11 @@ def test_a_lost_workers_runs_are_retried_before_their_lease_lapses(thread, assis
         thread_id=thread.thread_id, assistant_id=assistant.assistant_id, max_attempts=2
     )
     run_services.run_start(run_id=run.run_id, worker_id="w1", lease_seconds=600)
-    assert run_services.runs_reap_expired_leases() == []  # alive and leased: nothing to do
+    assert reaper.workers_reap() == []  # alive and leased: nothing to do
     Worker.objects.filter(worker_id="w1").update(
         last_heartbeat_at=timezone.now() - timedelta(seconds=10)
     )
-    [reaped] = run_services.runs_reap_expired_leases()
+    [reaped] = reaper.workers_reap()
     assert (reaped.run_id, reaped.status, reaped.worker_id) == (run.run_id, "pending", None)
     retried = store.load(run.run_id)[-1]
     assert retried.type == "RunRetried" and "was lost (no heartbeat)" in retried.payload["reason"]
@@ -98,5 +98,5 @@ def test_a_lost_workers_runs_are_retried_before_their_lease_lapses(thread, assis
     Worker.objects.filter(worker_id="w2").update(
         last_heartbeat_at=timezone.now() - timedelta(seconds=10)
     )
-    [failed] = run_services.runs_reap_expired_leases()
+    [failed] = reaper.workers_reap()
     assert failed.status == "error" and "no attempts left" in failed.error["message"]

@@ -1,0 +1,304 @@
+"""DAG jobs on real PostgreSQL: a run's roots enqueued, claims matching labels and taking the
+oldest first, each job claimed once by concurrent workers, cascades and outputs, retries with
+backoff, lease expiry with and without budget, timeouts, skip-downstream, cancels and their
+races with late calls, and every aggregate replayable from its events."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from events import projections
+from workflows import definitions, domain, services
+from workflows.models import JobRun, WorkflowRun
+
+pytestmark = pytest.mark.django_db
+
+
+def define(text: str, workflow_id: str = "ci") -> str:
+    services.workflow_define(
+        workflow_id=workflow_id, workflow=definitions.parse(text, filename="x.yml"), source="api"
+    )
+    return workflow_id
+
+
+DIAMOND = """
+name: Diamond
+on: push
+jobs:
+  a: {run: "echo a"}
+  b: {needs: a, run: "echo b", labels: [linux]}
+  c: {needs: a, run: "echo c", retries: 1, backoff: {fixed: 30}}
+  d: {needs: [b, c], run: "echo d"}
+"""
+
+
+def statuses(run_id) -> dict[str, str]:
+    return dict(JobRun.objects.filter(run_id=run_id).values_list("job_id", "status"))
+
+
+def claim(labels=(), worker="w1", ttl=30.0):
+    return services.job_claim(worker_id=worker, labels=list(labels), ttl_seconds=ttl)
+
+
+def test_a_run_cascades_through_its_dag_with_outputs_and_labels():
+    started = services.workflow_run_start(workflow_id=define(DIAMOND))
+    run_id = started.run.run_id
+    assert started.started and statuses(run_id) == {
+        "a": "queued",
+        "b": "waiting",
+        "c": "waiting",
+        "d": "waiting",
+    }
+    a = claim()
+    assert a.job_id == "a" and a.command.endswith("echo a")
+    assert claim() is None, "nothing else is claimable yet"
+    services.job_complete(lease_id=a.lease_id, outputs={"sha": "abc", "n": 3})
+    assert statuses(run_id) == {"a": "success", "b": "queued", "c": "queued", "d": "waiting"}
+    # b needs a worker labelled linux: an unlabelled worker gets c.
+    c = claim()
+    assert c.job_id == "c" and c.upstream_outputs == {"a": {"sha": "abc", "n": "3"}}
+    b = claim(labels=["linux", "docker"])
+    assert b.job_id == "b" and b.labels == ("linux",)
+    services.job_complete(lease_id=b.lease_id, outputs={})
+    assert statuses(run_id)["d"] == "waiting"
+    services.job_complete(lease_id=c.lease_id, outputs={"x": "1"})
+    d = claim()
+    assert d.upstream_outputs == {"b": {}, "c": {"x": "1"}}, "the outputs of its direct needs"
+    services.job_complete(lease_id=d.lease_id, outputs={})
+    assert WorkflowRun.objects.get(run_id=run_id).status == "success"
+
+
+def test_starting_a_workflow_with_an_active_run_answers_that_run():
+    workflow_id = define(DIAMOND)
+    first = services.workflow_run_start(workflow_id=workflow_id)
+    again = services.workflow_run_start(workflow_id=workflow_id)
+    assert (again.started, again.run.run_id) == (False, first.run.run_id)
+
+
+def test_a_failure_is_retried_after_its_backoff_then_fails_and_skips_downstream():
+    run_id = services.workflow_run_start(workflow_id=define(DIAMOND)).run.run_id
+    services.job_complete(lease_id=claim().lease_id, outputs={})
+    c = claim()
+    assert c.job_id == "c"
+    services.job_fail(lease_id=c.lease_id, error="flaky", retryable=True)
+    row = JobRun.objects.get(run_id=run_id, job_id="c")
+    assert (row.status, row.attempt) == ("queued", 2)
+    assert row.not_before >= timezone.now() + timedelta(seconds=25), "fixed backoff of 30 s"
+    # Not claimable before its backoff; b (linux only) is not for this worker either.
+    assert claim() is None
+    JobRun.objects.filter(id=row.id).update(not_before=timezone.now())  # the backoff is over
+    c2 = claim()
+    assert (c2.job_id, c2.attempt, c2.lease_epoch) == ("c", 2, 2)
+    services.job_fail(lease_id=c2.lease_id, error="broken", retryable=True)
+    assert statuses(run_id) == {"a": "success", "b": "queued", "c": "failure", "d": "skipped"}
+    b = claim(labels=["linux"])
+    services.job_complete(lease_id=b.lease_id, outputs={})
+    assert WorkflowRun.objects.get(run_id=run_id).status == "failure"
+
+
+def test_an_expired_lease_is_retried_while_budget_remains_else_the_job_fails():
+    text = """
+name: Expiry
+on: push
+jobs:
+  first: {run: "sleep 1", retries: 1}
+  second: {needs: first, run: "echo"}
+"""
+    run_id = services.workflow_run_start(workflow_id=define(text)).run.run_id
+    lost = claim(ttl=1)
+    later = timezone.now() + timedelta(seconds=2)
+    assert services.jobs_reap(now=later) == 1
+    row = JobRun.objects.get(run_id=run_id, job_id="first")
+    assert (row.status, row.attempt, row.error) == ("queued", 2, "lease expired (worker w1)")
+    with pytest.raises(domain.LeaseLost):
+        services.job_complete(lease_id=lost.lease_id, outputs={})  # the dead worker, late
+    # The retry became claimable at the reaper's "now" (2 s ahead here): let it be now.
+    JobRun.objects.filter(id=row.id).update(not_before=timezone.now())
+    retry = claim(worker="w2", ttl=1)
+    assert (retry.job_id, retry.attempt) == ("first", 2)
+    assert services.jobs_reap(now=timezone.now() + timedelta(seconds=2)) == 1
+    assert statuses(run_id) == {"first": "failure", "second": "skipped"}
+    assert WorkflowRun.objects.get(run_id=run_id).status == "failure"
+    with pytest.raises(domain.LeaseLost):
+        services.job_heartbeat(lease_id=retry.lease_id)
+
+
+def test_an_expired_but_unreaped_lease_is_refused_too():
+    services.workflow_run_start(workflow_id=define(DIAMOND))
+    job = claim(ttl=0.2)
+    JobRun.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(domain.LeaseLost, match="expired"):
+        services.job_complete(lease_id=job.lease_id, outputs={})
+    assert JobRun.objects.get(id=job.id).status == "running", "changed nothing"
+
+
+def test_a_job_that_runs_past_its_timeout_is_failed_by_the_reaper():
+    text = "name: T\non: push\njobs:\n  slow: {run: 'sleep 60', timeout: 5}\n"
+    run_id = services.workflow_run_start(workflow_id=define(text)).run.run_id
+    claim(ttl=600)
+    assert services.jobs_reap(now=timezone.now() + timedelta(seconds=6)) == 1
+    row = JobRun.objects.get(run_id=run_id)
+    assert (row.status, row.error) == ("failure", "timed out after 5 s")
+
+
+def test_cancelling_a_run_refuses_the_late_calls_of_its_running_jobs():
+    workflow_id = define(DIAMOND)
+    run_id = services.workflow_run_start(workflow_id=workflow_id).run.run_id
+    a = claim()
+    assert not services.job_is_cancelled(workflow_id=workflow_id, job_id="a")
+    services.workflow_run_cancel(run_id=run_id)
+    assert services.job_is_cancelled(workflow_id=workflow_id, job_id="a")
+    for late in (
+        lambda: services.job_complete(lease_id=a.lease_id, outputs={}),
+        lambda: services.job_fail(lease_id=a.lease_id, error="cancelled", retryable=True),
+        lambda: services.job_heartbeat(lease_id=a.lease_id),
+        lambda: services.job_log(lease_id=a.lease_id, chunks=[{"data": "x"}]),
+    ):
+        with pytest.raises(domain.LeaseLost):
+            late()
+    assert set(statuses(run_id).values()) == {"cancelled"}
+    run = WorkflowRun.objects.get(run_id=run_id)
+    assert (run.status, run.cancelled) == ("cancelled", True)
+    # Running it again starts afresh: nothing of the cancelled run is cancelled in the new one.
+    again = services.workflow_run_start(workflow_id=workflow_id)
+    assert again.started and statuses(again.run.run_id)["a"] == "queued"
+    assert not services.job_is_cancelled(workflow_id=workflow_id, job_id="a")
+
+
+def test_cancelling_one_job_skips_what_needed_it():
+    run_id = services.workflow_run_start(workflow_id=define(DIAMOND)).run.run_id
+    services.job_complete(lease_id=claim().lease_id, outputs={})
+    services.job_cancel(run_id=run_id, job_id="c")
+    assert statuses(run_id) == {"a": "success", "b": "queued", "c": "cancelled", "d": "skipped"}
+
+
+def test_log_pushes_are_kept_under_the_lease():
+    from workflows import selectors
+
+    services.workflow_run_start(workflow_id=define(DIAMOND))
+    a = claim()
+    chunks = [
+        {"sequence": n, "data": f"line {n}", "stream": "stdout", "timestamp_ms": 1}
+        for n in range(3)
+    ]
+    assert services.job_log(lease_id=a.lease_id, chunks=chunks) == 3
+    log = selectors.job_log(a.id, "ci", "a")
+    assert [(c["sequence"], c["data"], c["attempt"]) for c in log] == [
+        (0, "line 0", 1),
+        (1, "line 1", 1),
+        (2, "line 2", 1),
+    ]
+    with pytest.raises(services.InvalidInput):
+        services.job_log(lease_id=a.lease_id, chunks=[{"data": 3}])
+
+
+def test_every_aggregate_is_rebuilt_equal_from_its_events():
+    workflow_id = define(DIAMOND)
+    run_id = services.workflow_run_start(workflow_id=workflow_id).run.run_id
+    a = claim()
+    services.job_heartbeat(lease_id=a.lease_id)
+    services.job_complete(lease_id=a.lease_id, outputs={"k": "v"})
+    c = claim()
+    services.job_fail(lease_id=c.lease_id, error="x", retryable=True)
+    assert projections.replay(domain.RUN_STREAM, run_id).differences == {}
+    for job in JobRun.objects.filter(run_id=run_id):
+        assert projections.replay(domain.JOB_STREAM, job.id).differences == {}, job.job_id
+    assert (
+        projections.replay(
+            domain.DEFINITION_STREAM, domain.definition_stream_id(workflow_id)
+        ).differences
+        == {}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_claim_each_job_exactly_once():
+    jobs = "\n".join(f"  j{n}: {{run: 'true'}}" for n in range(40))
+    services.workflow_run_start(workflow_id=define(f"name: Wide\non: push\njobs:\n{jobs}\n"))
+    claimed: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(name: str) -> None:
+        try:
+            start.wait()
+            while (job := claim(worker=name)) is not None:
+                with lock:
+                    claimed.append(job.job_id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(f"j{n}" for n in range(40))
+    assert len(set(claimed)) == 40
+
+
+MIXED = """
+name: Mixed
+on: push
+jobs:
+  prepare: {run: "echo prepare"}
+  think:
+    needs: prepare
+    retries: 1
+    agent: {assistant: agent, input: {steps: ["from the DAG"]}}
+  report: {needs: think, run: "echo report"}
+"""
+
+
+def test_an_agent_job_runs_an_assistant_and_its_values_are_its_outputs(system_assistant):
+    from runs import services as run_services
+    from runs.models import Run
+
+    run_id = services.workflow_run_start(workflow_id=define(MIXED, "mixed")).run.run_id
+    services.job_complete(lease_id=claim().lease_id, outputs={})
+    think = JobRun.objects.get(run_id=run_id, job_id="think")
+    assert think.status == "running" and think.worker_id.startswith("agent-run:")
+    agent_run = Run.objects.get(run_id=think.worker_id.removeprefix("agent-run:"))
+    assert agent_run.kwargs["input"] == {"steps": ["from the DAG"]}
+    assert claim() is None, "no worker claims an agent job"
+    started = run_services.run_start(run_id=agent_run.run_id, worker_id="executor")
+    run_services.run_complete(
+        run_id=agent_run.run_id,
+        lease_epoch=started.lease_epoch,
+        output={"steps": ["a", "b"], "n": 2},
+    )
+    think.refresh_from_db()
+    assert (think.status, think.outputs) == ("success", {"steps": '["a","b"]', "n": "2"})
+    report = claim()
+    assert report.job_id == "report" and report.upstream_outputs == {"think": think.outputs}
+
+
+def test_a_failed_agent_run_is_retried_with_a_new_run_and_a_cancel_stops_it(system_assistant):
+    from runs import services as run_services
+    from runs.models import Run
+
+    run_id = services.workflow_run_start(workflow_id=define(MIXED, "mixed")).run.run_id
+    services.job_complete(lease_id=claim().lease_id, outputs={})
+    first = JobRun.objects.get(run_id=run_id, job_id="think").worker_id.removeprefix("agent-run:")
+    started = run_services.run_start(run_id=first, worker_id="executor")
+    run_services.run_fail(
+        run_id=first, lease_epoch=started.lease_epoch, error="ValueError", message="boom"
+    )
+    think = JobRun.objects.get(run_id=run_id, job_id="think")
+    second = think.worker_id.removeprefix("agent-run:")
+    assert (think.status, think.attempt) == ("running", 2) and second != first
+    services.workflow_run_cancel(run_id=run_id)
+    assert Run.objects.get(run_id=second).status == "interrupted", "its run is cancelled too"
+    assert statuses(run_id) == {"prepare": "success", "think": "cancelled", "report": "cancelled"}
+
+
+def test_an_agent_job_naming_no_assistant_fails_without_a_run(system_assistant):
+    text = "name: Bad\non: push\njobs:\n  think: {agent: {assistant: no-such-graph}}\n"
+    run_id = services.workflow_run_start(workflow_id=define(text, "bad")).run.run_id
+    think = JobRun.objects.get(run_id=run_id, job_id="think")
+    assert think.status == "failure" and "agent run not started" in think.error
