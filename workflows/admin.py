@@ -1,5 +1,6 @@
 """DAG jobs in the admin: workflows with their versions, runs with their jobs and event
-timelines, jobs; operations (start a run, cancel a run or a job) as actions calling services."""
+timelines, jobs; operations (start a run, cancel a run or a job, requeue a job) as actions
+calling services."""
 
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ class JobRunAdmin(EventSourcedAdmin):
         "upstream_json",
     )  # fmt: skip
     readonly_fields = fields
-    actions = ("cancel_jobs", "replay_selected")
+    actions = ("cancel_jobs", "requeue_jobs", "replay_selected")
 
     @admin.display(description="run")
     def run_link(self, job: JobRun) -> str:
@@ -183,3 +184,18 @@ class JobRunAdmin(EventSourcedAdmin):
             except DuraGraphError as error:
                 problems.append(f"{job.job_id}: {error.message}")
         _report(self, request, done, "job(s) cancelled", problems)
+
+    @admin.action(description="Requeue selected failed or cancelled jobs (and what needs them)")
+    def requeue_jobs(self, request, queryset) -> None:
+        done, problems = 0, []
+        for job in queryset.order_by("created_at"):
+            try:
+                services.job_requeue(
+                    run_id=job.run_id,
+                    job_id=job.job_id,
+                    reason=f"by {request.user} in the admin",
+                )
+                done += 1
+            except DuraGraphError as error:
+                problems.append(f"{job.job_id}: {error.message}")
+        _report(self, request, done, "job(s) requeued", problems)

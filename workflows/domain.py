@@ -174,6 +174,12 @@ class WorkflowRunFinished(DomainEvent):
     status: RunStatus
 
 
+class WorkflowRunReopened(DomainEvent):
+    """A finished run runs again: an operator requeued a job of it (:func:`requeue`)."""
+
+    reason: str
+
+
 @dataclass(frozen=True)
 class WorkflowRunState:
     run_id: uuid.UUID
@@ -260,10 +266,14 @@ def apply_run(state: WorkflowRunState | None, recorded: Recorded[Any]) -> Workfl
             return replace(state, cancelled=True, cancel_reason=event.reason)
         case WorkflowRunFinished():
             return replace(state, status=event.status, finished_at=recorded.at)
+        case WorkflowRunReopened():
+            return replace(state, status=RunStatus.RUNNING, finished_at=None)
     raise IllegalTransition(f"workflow run events do not include {event.type_name}")
 
 
-RUN_EVENTS = EventTypes(WorkflowRunStarted, WorkflowRunCancelled, WorkflowRunFinished)
+RUN_EVENTS = EventTypes(
+    WorkflowRunStarted, WorkflowRunCancelled, WorkflowRunFinished, WorkflowRunReopened
+)
 
 
 # -- job runs ----------------------------------------------------------------------------------
@@ -388,6 +398,12 @@ class JobCancelled(DomainEvent):
     reason: str
 
 
+class JobReset(DomainEvent):
+    """Back to waiting for its needs: a job it needs, directly or not, was requeued."""
+
+    reason: str
+
+
 JOB_EVENTS = EventTypes(
     JobCreated,
     JobQueued,
@@ -399,6 +415,7 @@ JOB_EVENTS = EventTypes(
     JobFailed,
     JobSkipped,
     JobCancelled,
+    JobReset,
 )
 
 
@@ -485,16 +502,21 @@ def create_job(
 def enqueue(
     state: JobRunState, *, upstream_outputs: Mapping[str, Mapping[str, str]], now: datetime
 ) -> list[DomainEvent]:
-    """Its needs are met: the first attempt becomes claimable now."""
+    """Its needs are met: its next attempt (the first, mostly) becomes claimable now."""
     _require(state, {JobStatus.WAITING}, "enqueue")
     return [
         JobQueued(
-            attempt=1,
+            # 1, unless it ran before it was reset (:func:`requeue`): attempts keep counting
+            attempt=state.attempt + 1,
             not_before=now,
             upstream_outputs={k: dict(v) for k, v in upstream_outputs.items()},
-            reason="needs met" if state.needs else "root job",
+            reason=enqueue_reason(state.needs),
         )
     ]
+
+
+def enqueue_reason(needs: Sequence[str]) -> str:
+    return "needs met" if needs else "root job"
 
 
 def claim(
@@ -624,6 +646,69 @@ def cancel(state: JobRunState, *, reason: str) -> list[DomainEvent]:
     return [JobCancelled(reason=reason)]
 
 
+@dataclass(frozen=True)
+class Requeued:
+    """What :func:`requeue` decided: the run's events, and each job's."""
+
+    run_events: list[DomainEvent]
+    job_events: dict[str, list[DomainEvent]]
+
+
+def requeue(
+    run: WorkflowRunState,
+    jobs: Mapping[str, JobRunState],
+    job_id: str,
+    *,
+    reason: str,
+    now: datetime,
+) -> Requeued:
+    """An operator gives a failed (or cancelled) job another attempt, claimable now, as GitHub's
+    "re-run failed jobs" does: every job downstream of it that ended (skipped, mostly) waits for
+    its needs again, and a finished run runs again. Not in a cancelled run (start a new one), nor
+    while a job downstream still runs."""
+    if run.cancelled:
+        raise IllegalTransition(f"workflow run {run.run_id} was cancelled: start a new run")
+    job = jobs[job_id]
+    if job.status not in (JobStatus.FAILURE, JobStatus.CANCELLED):
+        raise IllegalTransition(
+            f"job {job_id} is {job.status.value}: only a failed or cancelled job is requeued"
+        )
+    downstream = _downstream(jobs, job_id)
+    going = [d for d in downstream if jobs[d].status in (JobStatus.QUEUED, JobStatus.RUNNING)]
+    if going:
+        raise IllegalTransition(f"job {job_id}: {', '.join(going)} downstream of it still run")
+    job_events: dict[str, list[DomainEvent]] = {
+        job_id: [
+            JobQueued(
+                attempt=job.attempt + 1,
+                not_before=now,
+                upstream_outputs={k: dict(v) for k, v in job.upstream_outputs.items()},
+                reason=f"requeued: {reason}",
+            )
+        ]
+    }
+    for other in downstream:
+        if jobs[other].status is not JobStatus.WAITING:
+            job_events[other] = [JobReset(reason=f"{job_id} was requeued")]
+    run_events: list[DomainEvent] = []
+    if not run.is_active:
+        run_events.append(WorkflowRunReopened(reason=f"{job_id} requeued: {reason}"))
+    return Requeued(run_events=run_events, job_events=job_events)
+
+
+def _downstream(jobs: Mapping[str, JobRunState], job_id: str) -> list[str]:
+    """The jobs that need *job_id*, directly or not, in the run's order."""
+    found = {job_id}
+    changed = True
+    while changed:
+        changed = False
+        for other, job in jobs.items():
+            if other not in found and found.intersection(job.needs):
+                found.add(other)
+                changed = True
+    return [other for other in jobs if other in found and other != job_id]
+
+
 def apply_job(state: JobRunState | None, recorded: Recorded[Any]) -> JobRunState:
     check_sequence(state.version if state else 0, recorded)
     event = recorded.event
@@ -663,6 +748,7 @@ def apply_job(state: JobRunState | None, recorded: Recorded[Any]) -> JobRunState
                 not_before=event.not_before,
                 queued_at=recorded.at,
                 upstream_outputs=event.upstream_outputs,
+                finished_at=None,
                 lease_id=None,
                 worker_id=None,
                 ttl_seconds=None,
@@ -695,6 +781,8 @@ def apply_job(state: JobRunState | None, recorded: Recorded[Any]) -> JobRunState
             return _over(state, JobStatus.SKIPPED, recorded.at, error=event.reason)
         case JobCancelled():
             return _over(state, JobStatus.CANCELLED, recorded.at, error=event.reason)
+        case JobReset():
+            return replace(state, status=JobStatus.WAITING, finished_at=None, error=None)
     raise IllegalTransition(f"job run events do not include {event.type_name}")
 
 

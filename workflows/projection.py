@@ -111,7 +111,7 @@ def run_stream(workflow_id: str, run_id: uuid.UUID) -> Stream:
     )
 
 
-def _run_state(row: WorkflowRun) -> domain.WorkflowRunState:
+def run_state(row: WorkflowRun) -> domain.WorkflowRunState:
     return domain.WorkflowRunState(
         run_id=row.run_id,
         workflow_id=row.workflow_id,
@@ -154,12 +154,12 @@ def run_for_update(run_id: uuid.UUID) -> domain.WorkflowRunState:
     row = WorkflowRun.objects.select_for_update().filter(run_id=run_id).first()
     if row is None:
         raise NotFound(f"Workflow run {run_id} not found")
-    return _run_state(row)
+    return run_state(row)
 
 
 def _read_run(run_id: uuid.UUID) -> domain.WorkflowRunState | None:
     row = WorkflowRun.objects.filter(run_id=run_id).first()
-    return _run_state(row) if row is not None else None
+    return run_state(row) if row is not None else None
 
 
 def _reset_runs() -> int:

@@ -27,9 +27,17 @@ from django.utils import timezone
 from accounts.domain import DEFAULT_TENANT
 from assistants import selectors as assistant_selectors
 from duragraph_site import serde
-from duragraph_site.errors import DuraGraphError, IllegalTransition, InvalidInput, NotFound
+from duragraph_site.errors import (
+    Conflict,
+    DuraGraphError,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+)
 from duragraph_site.ids import new_id
-from events import projections
+from events import context as event_context
+from events import metrics as event_metrics
+from events import projections, store
 from runs import payloads as run_payloads
 from runs import services as run_services
 from workflows import conditions, definitions, domain, projection
@@ -146,12 +154,9 @@ def workflow_run_start(
             expected_version=0,
             now=now,
         )
-        jobs = {}
         for job in workflow.jobs:
-            jobs[job.id] = _record_job(
-                None, domain.create_job(**_job_spec(run, workflow, job)), now
-            )
-        _settle(run, jobs, now=now)
+            _record_job(None, domain.create_job(**_job_spec(run, workflow, job)), now)
+        _settle(run, now=now)
         return Started(run=WorkflowRun.objects.get(run_id=run_id), started=True)
 
 
@@ -193,11 +198,11 @@ def workflow_run_cancel(
     with transaction.atomic():
         run, jobs = _run_and_jobs(run_id, tenant)
         run = _record_run(run, domain.cancel_run(run, reason=reason), now)
-        for job_id, job in jobs.items():
+        for job in jobs.values():
             if job.status in (domain.JobStatus.QUEUED, domain.JobStatus.RUNNING):
-                jobs[job_id] = _record_job(job, domain.cancel(job, reason=reason), now)
+                _record_job(job, domain.cancel(job, reason=reason), now)
                 _cancel_agent_run(job)
-        _settle(run, jobs, now=now)
+        _settle(run, now=now)
         return projection.run_for_update(run_id)
 
 
@@ -245,8 +250,36 @@ def job_cancel(
         cancelled = jobs[job_id]
         jobs[job_id] = _record_job(cancelled, domain.cancel(cancelled, reason=reason), now)
         _cancel_agent_run(cancelled)
-        _settle(run, jobs, now=now)
+        _settle(run, now=now)
         return jobs[job_id]
+
+
+def job_requeue(
+    *, run_id: uuid.UUID, job_id: str, reason: str, tenant: str | None = None
+) -> domain.JobRunState:
+    """Another attempt of a failed (or cancelled) job, claimable now; what needed it waits for
+    it again, and a finished run runs again (``domain.requeue``). Conflict: the run was
+    cancelled, a job downstream still runs, or another run of the workflow is going."""
+    now = timezone.now()
+    with transaction.atomic():
+        workflow_id = (
+            WorkflowRun.objects.filter(run_id=run_id).values_list("workflow_id", flat=True).first()
+        )
+        if workflow_id is None:
+            raise NotFound(f"Workflow run {run_id} not found")
+        projection.definition_for_update(workflow_id)  # as a start: one active run at a time
+        run, jobs = _run_and_jobs(run_id, tenant)
+        if job_id not in jobs:
+            raise NotFound(f"Job {job_id} not found in run {run_id}")
+        decided = domain.requeue(run, jobs, job_id, reason=reason, now=now)
+        going = WorkflowRun.objects.filter(workflow_id=workflow_id, status=domain.RunStatus.RUNNING)
+        if decided.run_events and going.exists():
+            raise Conflict(f"another run of workflow {workflow_id} is going: requeue after it")
+        run = _record_run(run, decided.run_events, now)
+        for other, new_events in decided.job_events.items():
+            _record_job(jobs[other], new_events, now)
+        _settle(run, now=now)
+        return projection.job_state(JobRun.objects.get(id=jobs[job_id].id))
 
 
 # -- the worker protocol -----------------------------------------------------------------------
@@ -254,25 +287,31 @@ def job_claim(
     *, worker_id: str, labels: Sequence[str], ttl_seconds: float | None = None
 ) -> domain.JobRunState | None:
     """Lease the oldest claimable job whose labels are all among *labels*, for *ttl_seconds*;
-    None when there is none."""
+    None when there is none. One statement (``workflows/sql/queries.sql``: claim_job)."""
     ttl = DEFAULT_LEASE_SECONDS if ttl_seconds is None else float(ttl_seconds)
     if not 0 < ttl <= MAX_LEASE_SECONDS:
         raise InvalidInput(f"lease_ttl_secs must be in (0, {MAX_LEASE_SECONDS:.0f}]")
-    now = timezone.now()
+    params = {
+        **_job_statement_params({"worker_id": worker_id}),
+        "labels": serde.dumps(sorted(set(labels))).decode(),
+        "lease_id": uuid.uuid4(),
+        "worker_id": worker_id,
+        "ttl_seconds": ttl,
+    }
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                queries["claim_job"],
-                {"now": now, "labels": serde.dumps(sorted(set(labels))).decode()},
-            )
-            found = cursor.fetchone()
-        if found is None:
-            return None
-        job = projection.job_state(JobRun.objects.get(id=found[0]))  # locked by the claim
-        new_events = domain.claim(
-            job, lease_id=uuid.uuid4(), worker_id=worker_id, ttl_seconds=ttl, now=now
-        )
-        return _record_job(job, new_events, now, metadata={"worker_id": worker_id})
+        claimed = list(JobRun.objects.raw(queries["claim_job"], params))
+        event_metrics.count_appended(domain.JOB_STREAM, ["JobClaimed"] * len(claimed))
+    return projection.job_state(claimed[0]) if claimed else None
+
+
+def _job_statement_params(metadata: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """What every single-statement write of jobs' events is given."""
+    return {
+        "now": now or timezone.now(),
+        "stream_type": domain.JOB_STREAM,
+        "subject": projection.JOB_SUBJECT,
+        "metadata": serde.dumps({**event_context.current(), **metadata}).decode(),
+    }
 
 
 def _job_by_lease(lease_id: uuid.UUID, *, lock: bool) -> domain.JobRunState:
@@ -333,14 +372,26 @@ def _log_chunk(chunk: Any, index: int) -> dict[str, Any]:
     }
 
 
-def job_complete(*, lease_id: uuid.UUID, outputs: Mapping[str, Any]) -> domain.JobRunState:
-    """The job succeeded with *outputs*; what needed it is enqueued (or skipped) now."""
+def job_complete(*, lease_id: uuid.UUID, outputs: Mapping[str, Any]) -> None:
+    """The job succeeded with *outputs*; what needed it is enqueued (or skipped) now. The
+    fenced write is one statement (``workflows/sql/queries.sql``: complete_job)."""
     if not isinstance(outputs, Mapping):
         raise InvalidInput("outputs: an object of strings")
     clean = {storable(str(key)): storable(str(value)) for key, value in outputs.items()}
-    return _finish_attempt(
-        lease_id, lambda job, now: domain.succeed(job, lease_id=lease_id, outputs=clean, now=now)
-    )
+    params = {
+        **_job_statement_params({}),
+        "lease_id": lease_id,
+        "outputs": serde.dumps(clean).decode(),
+    }
+    with transaction.atomic():
+        runs = list(WorkflowRun.objects.raw(queries["complete_job"], params))
+        if not runs:
+            # Why not: the domain's fence says it (the statement changed nothing).
+            job = _job_by_lease(lease_id, lock=False)
+            domain.succeed(job, lease_id=lease_id, outputs=clean, now=params["now"])
+            raise domain.LeaseLost(f"lease {lease_id} is not job {job.job_id}'s current lease")
+        event_metrics.count_appended(domain.JOB_STREAM, ["JobSucceeded"])
+        _settle(projection.run_state(runs[0]), now=params["now"])
 
 
 def job_fail(*, lease_id: uuid.UUID, error: str, retryable: bool) -> domain.JobRunState:
@@ -480,8 +531,8 @@ def agent_run_ended(*, run: Any, now: datetime) -> None:
             reason="failed",
             now=now,
         )
-    jobs[job.job_id] = _record_job(job, new_events, now)
-    _settle(workflow_run, jobs, now=now)
+    _record_job(job, new_events, now)
+    _settle(workflow_run, now=now)
 
 
 def _cancel_agent_run(job: domain.JobRunState) -> None:
@@ -520,9 +571,9 @@ def jobs_reap(*, now: datetime | None = None, limit: int = 500) -> int:
             else:
                 continue  # renewed or finished since we looked
             new_events = domain.fail(job, error=error, retryable=True, reason=reason, now=now)
-            jobs[job.job_id] = _record_job(job, new_events, now)
+            _record_job(job, new_events, now)
             _cancel_agent_run(job)
-            _settle(run, jobs, now=now)
+            _settle(run, now=now)
             reaped += 1
     with connection.cursor() as cursor:
         cursor.execute(queries["due_agent_jobs"], {"now": now, "limit": limit})
@@ -530,57 +581,83 @@ def jobs_reap(*, now: datetime | None = None, limit: int = 500) -> int:
     for _, run_id in due:
         with transaction.atomic():
             run = projection.run_for_update(run_id)
-            _settle(run, projection.jobs_for_update(run_id), now=now)  # starts their runs
+            _settle(run, now=now)  # starts their runs
     return reaped
 
 
 # -- the scheduler, in the caller's transaction --------------------------------------------------
-def _settle(
-    run: domain.WorkflowRunState,
-    jobs: dict[str, domain.JobRunState] | None = None,
-    *,
-    now: datetime,
-) -> domain.WorkflowRunState:
+def _settle(run: domain.WorkflowRunState, *, now: datetime) -> domain.WorkflowRunState:
     """Decide the waiting jobs whose needs are over, start due agent jobs, then end the run
     once every job is. The caller holds the run's row lock (and has recorded its own change).
 
     The jobs' statuses are read without locking them: under the run's lock no job becomes
     terminal and no waiting job changes (those take the run's lock); a concurrent claim only
     turns queued into running, which no decision depends on. The rows that change here are
-    locked as they are loaded. *jobs*, when given, is updated with them."""
+    locked as they are written: the jobs to enqueue in one statement (:func:`_enqueue`)."""
     if not run.is_active:
         return run
-    rows = {
-        row[0]: row
-        for row in JobRun.objects.filter(run_id=run.run_id).values_list(
-            "job_id", "status", "needs", "condition", "outputs", "agent", "not_before"
-        )
-    }
-    statuses = {job_id: domain.JobStatus(row[1]) for job_id, row in rows.items()}
-    if any(status is domain.JobStatus.WAITING for status in statuses.values()):
-        parsed = [(j, rows[j][2], _condition(rows[j][3])) for j in run.jobs if j in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(queries["settle_jobs"], {"run_id": run.run_id})
+        rows = {row[0]: _SettleRow.of(row) for row in cursor.fetchall()}
+    statuses = {job_id: domain.JobStatus(row.status) for job_id, row in rows.items()}
+    waiting = [j for j in run.jobs if j in rows and statuses[j] is domain.JobStatus.WAITING]
+    if waiting:
+        parsed = [(j, rows[j].needs, _condition(rows[j].condition)) for j in waiting]
+        ready = []
         for decision in domain.decide(parsed, statuses, cancelled=run.cancelled):
-            job = _job_for_update(run.run_id, decision.job_id)
             if decision.action == "enqueue":
-                upstream = {need: dict(rows[need][4]) for need in job.needs}
-                new_events = domain.enqueue(job, upstream_outputs=upstream, now=now)
-            elif decision.action == "skip":
+                ready.append(rows[decision.job_id])
+                statuses[decision.job_id] = domain.JobStatus.QUEUED
+                continue
+            job = _job_for_update(run.run_id, decision.job_id)
+            if decision.action == "skip":
                 new_events = domain.skip(job, reason=decision.reason)
             else:
                 new_events = domain.cancel(job, reason=decision.reason)
-            job = _record_job(job, new_events, now)
-            statuses[job.job_id] = job.status
-            if jobs is not None:
-                jobs[job.job_id] = job
+            statuses[decision.job_id] = _record_job(job, new_events, now).status
+        if ready:
+            _enqueue(ready, now=now)
     for job_id, row in rows.items():
-        if row[5] is not None and statuses[job_id] is domain.JobStatus.QUEUED:
+        if row.is_agent and statuses[job_id] is domain.JobStatus.QUEUED:
             job = _job_for_update(run.run_id, job_id)
             if job.not_before is not None and job.not_before <= now:
-                job = _start_agent_run(job, now=now)
-                statuses[job_id] = job.status
-                if jobs is not None:
-                    jobs[job_id] = job
+                statuses[job_id] = _start_agent_run(job, now=now).status
     return _record_run(run, domain.finish_run(run, statuses), now)
+
+
+@dataclass(frozen=True, slots=True)
+class _SettleRow:
+    """A job as the scheduler sees it (``settle_jobs``): needs and ``if`` of waiting ones only."""
+
+    job_id: str
+    status: str
+    id: uuid.UUID
+    needs: tuple[str, ...]
+    condition: str | None
+    is_agent: bool
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> _SettleRow:
+        job_id, status, row_id, needs, condition, is_agent = row
+        needs = tuple(store.loads(needs)) if needs is not None else ()
+        return cls(job_id, status, row_id, needs, condition, is_agent)
+
+
+def _enqueue(ready: list[_SettleRow], *, now: datetime) -> None:
+    """Queue the *ready* waiting jobs in one statement (``workflows/sql/queries.sql``:
+    enqueue_jobs): the rows and events ``domain.enqueue`` decides for each, the outputs of
+    their needs handed down in the database."""
+    params = {
+        **_job_statement_params({}, now),
+        "ids": [row.id for row in ready],
+        "reasons": [domain.enqueue_reason(row.needs) for row in ready],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(queries["enqueue_jobs"], params)
+        (count,) = cursor.fetchone()
+    if count != len(ready):  # the run's lock makes this impossible; never half-enqueue
+        raise IllegalTransition(f"enqueued {count} of {len(ready)} jobs: not all were waiting")
+    event_metrics.count_appended(domain.JOB_STREAM, ["JobQueued"] * count)
 
 
 def _job_for_update(run_id: uuid.UUID, job_id: str) -> domain.JobRunState:

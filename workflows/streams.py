@@ -26,6 +26,8 @@ JOB_ENDS = {
     "JobSkipped": "skipped",
     "JobCancelled": "cancelled",
 }
+#: The events after which an ended job runs again (an operator's requeue).
+JOB_AGAIN = {"JobQueued", "JobReset"}
 
 
 class JobLogScope(Scope):
@@ -46,9 +48,16 @@ class JobLogScope(Scope):
         )
         self.after = after
         self.version = 0
+        #: Ends the log already shows were not the last: the job was requeued after them.
+        self.superseded: set[int] = set()
 
     def load(self) -> list[StoredEvent]:
-        return store.load(self.job_run_id, after_version=self.version)
+        events = store.load(self.job_run_id, after_version=self.version)
+        again = max((e.version for e in events if e.type in JOB_AGAIN), default=0)
+        self.superseded.update(
+            e.version for e in events if e.type in JOB_ENDS and e.version < again
+        )
+        return events
 
     def offer(self, event: StoredEvent) -> list[Frame] | None:
         if event.stream_id != self.job_run_id or event.version <= self.version or self.done:
@@ -70,7 +79,7 @@ class JobLogScope(Scope):
                 for index, chunk in enumerate(chunks)
                 if not self.after.covers(event.version, index)
             ]
-        if status := JOB_ENDS.get(event.type):
+        if (status := JOB_ENDS.get(event.type)) and event.version not in self.superseded:
             self.done = True
             return [Frame("end", {"job_id": self.job_id, "status": status}, str(event.version))]
         return []

@@ -1,18 +1,157 @@
 -- claim_job --
--- The oldest claimable job for a worker with %(labels)s: queued, its backoff over, every label
--- it requires among the worker's (an empty list requires none), a shell job (agent jobs run on
--- the server). SKIP LOCKED: concurrent claimers take different jobs, none waits. The row stays
--- locked: the service records the claim in the same transaction.
-SELECT id
+-- Lease the oldest claimable job for a worker with %(labels)s to %(worker_id)s, in ONE
+-- statement: pick it (queued, its backoff over, every label it requires among the worker's, a
+-- shell job: agent jobs run on the server) with FOR UPDATE SKIP LOCKED, so concurrent claimers
+-- take different jobs and none waits; mark it running under the new lease; append its
+-- JobClaimed event (events_append_v1). The row and the payload are what workflows.domain.claim
+-- and apply_job produce; the replay tests rebuild claimed jobs to prove it. Returns the job's
+-- row, or none.
+WITH candidate AS (
+    SELECT id
+    FROM workflows_jobrun
+    WHERE status = 'queued'
+      AND not_before <= %(now)s
+      -- the worker's labels as a JSON array: no quoting of theirs can break the statement
+      AND labels <@ ARRAY(SELECT jsonb_array_elements_text(%(labels)s::jsonb))
+      AND agent IS NULL
+    ORDER BY queued_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE workflows_jobrun j
+    SET status = 'running',
+        lease_id = %(lease_id)s,
+        lease_epoch = j.lease_epoch + 1,
+        worker_id = %(worker_id)s,
+        ttl_seconds = %(ttl_seconds)s,
+        lease_expires_at = %(now)s + make_interval(secs => %(ttl_seconds)s),
+        started_at = %(now)s,
+        error = NULL,
+        version = j.version + 1,
+        updated_at = %(now)s
+    FROM candidate c
+    WHERE j.id = c.id
+    RETURNING j.*
+), appended AS (
+    SELECT c.id, events_append_v1(
+        %(stream_type)s, c.id, c.version::integer, ARRAY['JobClaimed'],
+        ARRAY[jsonb_build_object(
+            'lease_id', c.lease_id,
+            'lease_epoch', c.lease_epoch,
+            'worker_id', c.worker_id,
+            'ttl_seconds', c.ttl_seconds,
+            'lease_expires_at', c.lease_expires_at
+        )],
+        %(metadata)s::jsonb,
+        -- the job's subject, from workflows.projection.JOB_SUBJECT
+        replace(replace(replace(%(subject)s, '{workflow_id}', c.workflow_id),
+                        '{run_id}', c.run_id::text), '{job_id}', c.job_id),
+        %(now)s
+    ) AS event_ids
+    FROM claimed c
+)
+SELECT c.* FROM claimed c JOIN appended a ON a.id = c.id
+
+-- complete_job --
+-- End the attempt under lease %(lease_id)s with success, in ONE statement: lock the job's run
+-- first (the lock order of workflows.services: run, then job), then the fence (the job's
+-- current lease, running, not expired) sets the job's outcome and appends its JobSucceeded
+-- event (events_append_v1), as workflows.domain.succeed and apply_job would. No row: the lease
+-- is not current, and nothing was written (the service says why). Returns the run's row (it
+-- is not changed here); the service then lets the scheduler decide in the same transaction.
+WITH run_lock AS (
+    SELECT r.*
+    FROM workflows_workflowrun r
+    WHERE r.run_id = (SELECT run_id FROM workflows_jobrun WHERE lease_id = %(lease_id)s)
+    FOR UPDATE
+), succeeded AS (
+    UPDATE workflows_jobrun j
+    SET status = 'success',
+        outputs = %(outputs)s::jsonb,
+        finished_at = %(now)s,
+        lease_expires_at = NULL,
+        version = j.version + 1,
+        updated_at = %(now)s
+    -- an uncorrelated EXISTS is a one-time filter: the run is locked before the job
+    WHERE EXISTS (SELECT 1 FROM run_lock)
+      AND j.lease_id = %(lease_id)s
+      AND j.status = 'running'
+      AND (j.lease_expires_at IS NULL OR j.lease_expires_at > %(now)s)
+    RETURNING j.id, j.run_id, j.workflow_id, j.job_id, j.version, j.lease_epoch
+), appended AS (
+    SELECT s.id, events_append_v1(
+        %(stream_type)s, s.id, s.version::integer, ARRAY['JobSucceeded'],
+        ARRAY[jsonb_build_object('lease_epoch', s.lease_epoch, 'outputs', %(outputs)s::jsonb)],
+        %(metadata)s::jsonb,
+        replace(replace(replace(%(subject)s, '{workflow_id}', s.workflow_id),
+                        '{run_id}', s.run_id::text), '{job_id}', s.job_id),
+        %(now)s
+    ) AS event_ids
+    FROM succeeded s
+)
+SELECT r.* FROM run_lock r JOIN succeeded s ON s.run_id = r.run_id JOIN appended a ON a.id = s.id
+
+-- settle_jobs --
+-- A run's jobs as its scheduler sees them (workflows.services._settle): each one's status and
+-- row id, what only a waiting job needs decided (its needs and its if), and whether it is an
+-- agent job. Outputs stay here: enqueue_jobs hands them downstream.
+SELECT job_id,
+       status,
+       id,
+       CASE WHEN status = 'waiting' THEN needs END,
+       CASE WHEN status = 'waiting' THEN condition END,
+       agent IS NOT NULL
 FROM workflows_jobrun
-WHERE status = 'queued'
-  AND not_before <= %(now)s
-  -- the worker's labels as a JSON array: no quoting of theirs can break the statement
-  AND labels <@ ARRAY(SELECT jsonb_array_elements_text(%(labels)s::jsonb))
-  AND agent IS NULL
-ORDER BY queued_at, id
-LIMIT 1
-FOR UPDATE SKIP LOCKED;
+WHERE run_id = %(run_id)s
+
+-- enqueue_jobs --
+-- Enqueue the waiting jobs %(ids)s, whose needs are met, in ONE statement: each is queued for
+-- its next attempt (the first, unless it ran before a requeue reset it), claimable now, with
+-- the outputs of its direct needs ({job_id: outputs}) and its reason (%(reasons)s), and gets
+-- its JobQueued event (events_append_v1), as workflows.domain.enqueue and apply_job would.
+-- The caller holds the run's lock. Returns how many were enqueued.
+WITH given AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(reasons)s::text[]) AS g(id, reason)
+), queued AS (
+    UPDATE workflows_jobrun j
+    SET status = 'queued',
+        attempt = j.attempt + 1,
+        not_before = %(now)s,
+        queued_at = %(now)s,
+        upstream_outputs = (
+            SELECT coalesce(jsonb_object_agg(n.job_id, n.outputs), '{}'::jsonb)
+            FROM workflows_jobrun n
+            WHERE n.run_id = j.run_id
+              AND n.job_id IN (SELECT jsonb_array_elements_text(j.needs))
+        ),
+        lease_id = NULL,
+        worker_id = NULL,
+        ttl_seconds = NULL,
+        lease_expires_at = NULL,
+        started_at = NULL,
+        version = j.version + 1,
+        updated_at = %(now)s
+    FROM given g
+    WHERE j.id = g.id AND j.status = 'waiting'
+    RETURNING j.id, j.run_id, j.workflow_id, j.job_id, j.version, j.attempt, j.upstream_outputs,
+              g.reason
+), appended AS (
+    SELECT q.id, events_append_v1(
+        %(stream_type)s, q.id, q.version::integer, ARRAY['JobQueued'],
+        ARRAY[jsonb_build_object(
+            'attempt', q.attempt,
+            'not_before', %(now)s::timestamptz,
+            'upstream_outputs', q.upstream_outputs,
+            'reason', q.reason
+        )],
+        %(metadata)s::jsonb,
+        replace(replace(replace(%(subject)s, '{workflow_id}', q.workflow_id),
+                        '{run_id}', q.run_id::text), '{job_id}', q.job_id),
+        %(now)s
+    ) AS event_ids
+    FROM queued q
+)
+SELECT count(*) FROM appended
 
 -- overdue_jobs --
 -- Running jobs whose lease expired or whose time ran out, for the reaper (at most %(limit)s,

@@ -1,5 +1,5 @@
 """DAG jobs in the admin: pages render with their event timelines, and the actions go through
-the services (start a run, cancel a run, cancel a job)."""
+the services (start a run, cancel a run, cancel a job, requeue a job)."""
 
 from __future__ import annotations
 
@@ -60,3 +60,20 @@ def test_actions_go_through_the_services(admin_client, run):
     url = reverse("admin:workflows_workflowrun_changelist")
     admin_client.post(url, {"action": "cancel_runs", "_selected_action": [str(second.run_id)]})
     assert WorkflowRun.objects.get(run_id=second.run_id).status == "cancelled"
+
+    # The cancelled job gets another attempt, and b, skipped for it, waits for it again; the
+    # cancelled run's jobs are not requeued (a new run is started for that).
+    url = reverse("admin:workflows_jobrun_changelist")
+    cancelled_run_job = JobRun.objects.get(run_id=second.run_id, job_id="a")
+    response = admin_client.post(
+        url,
+        {"action": "requeue_jobs", "_selected_action": [str(job.id), str(cancelled_run_job.id)]},
+        follow=True,
+    )
+    assert "1 job(s) requeued" in response.content.decode()
+    assert "was cancelled: start a new run" in response.content.decode()
+    assert dict(JobRun.objects.filter(run_id=run.run_id).values_list("job_id", "status")) == {
+        "a": "queued",
+        "b": "waiting",
+    }
+    assert WorkflowRun.objects.get(run_id=run.run_id).status == "running"

@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from events import projections
+from events import projections, store
+from runs.frames import Cursor
 from workflows import definitions, domain, services
 from workflows.models import JobRun, WorkflowRun
 
@@ -177,6 +178,95 @@ def test_cancelling_one_job_skips_what_needed_it():
     assert statuses(run_id) == {"a": "success", "b": "queued", "c": "cancelled", "d": "skipped"}
 
 
+def run_status(run_id) -> str:
+    return WorkflowRun.objects.get(run_id=run_id).status
+
+
+def test_a_requeued_job_runs_again_and_what_it_skipped_with_it():
+    workflow_id = define(DIAMOND)
+    run_id = services.workflow_run_start(workflow_id=workflow_id).run.run_id
+    a = claim()
+    services.job_fail(lease_id=a.lease_id, error="broken", retryable=False)
+    assert statuses(run_id) == dict.fromkeys("bcd", "skipped") | {"a": "failure"}
+    assert run_status(run_id) == "failure"
+
+    requeued = services.job_requeue(run_id=run_id, job_id="a", reason="fixed the runner")
+    assert (requeued.status, requeued.attempt, requeued.finished_at) == ("queued", 2, None)
+    assert statuses(run_id) == dict.fromkeys("bcd", "waiting") | {"a": "queued"}
+    run = WorkflowRun.objects.get(run_id=run_id)
+    assert (run.status, run.finished_at) == ("running", None)
+
+    again = claim()
+    assert (again.job_id, again.attempt) == ("a", 2)
+    services.job_complete(lease_id=again.lease_id, outputs={"sha": "def"})
+    c = claim()
+    assert (c.job_id, c.attempt, c.upstream_outputs) == ("c", 1, {"a": {"sha": "def"}})
+    services.job_complete(lease_id=c.lease_id, outputs={})
+    services.job_complete(lease_id=claim(labels=["linux"]).lease_id, outputs={})
+    services.job_complete(lease_id=claim().lease_id, outputs={})
+    assert run_status(run_id) == "success"
+    assert projections.replay(domain.RUN_STREAM, run_id).differences == {}
+    for job in JobRun.objects.filter(run_id=run_id):
+        assert projections.replay(domain.JOB_STREAM, job.id).differences == {}, job.job_id
+
+
+def test_a_requeue_is_refused_where_it_cannot_apply_and_changes_nothing():
+    workflow_id = define(DIAMOND)
+    run_id = services.workflow_run_start(workflow_id=workflow_id).run.run_id
+    a = claim()
+    with pytest.raises(services.IllegalTransition, match="only a failed or cancelled job"):
+        services.job_requeue(run_id=run_id, job_id="a", reason="x")
+    services.job_complete(lease_id=a.lease_id, outputs={})
+    c = claim()
+    b = claim(labels=["linux"])
+    services.job_fail(lease_id=c.lease_id, error="broken", retryable=False)
+    with pytest.raises(services.IllegalTransition, match="only a failed or cancelled job"):
+        services.job_requeue(run_id=run_id, job_id="d", reason="x")  # skipped: requeue c
+    with pytest.raises(services.NotFound):
+        services.job_requeue(run_id=run_id, job_id="nope", reason="x")
+    with pytest.raises(services.NotFound):
+        services.job_requeue(run_id=run_id, job_id="c", reason="x", tenant="someone-else")
+    services.job_complete(lease_id=b.lease_id, outputs={})
+    assert run_status(run_id) == "failure"
+
+    # While another run of the workflow goes, this one cannot run again.
+    other = services.workflow_run_start(workflow_id=workflow_id).run.run_id
+    before = statuses(run_id)
+    with pytest.raises(services.Conflict, match="another run of workflow ci is going"):
+        services.job_requeue(run_id=run_id, job_id="c", reason="x")
+    assert statuses(run_id) == before and run_status(run_id) == "failure"
+
+    # A cancelled run is not run again: start a new one.
+    services.workflow_run_cancel(run_id=other)
+    with pytest.raises(services.IllegalTransition, match="was cancelled: start a new run"):
+        services.job_requeue(run_id=other, job_id="a", reason="x")
+    assert set(statuses(other).values()) == {"cancelled"}
+
+
+def test_a_requeued_jobs_log_goes_on_past_its_first_end():
+    """A log stream opened after a requeue shows both attempts and ends with the last end."""
+    from workflows.streams import JobLogScope
+
+    run_id = services.workflow_run_start(workflow_id=define(DIAMOND)).run.run_id
+    first = claim()
+    services.job_log(lease_id=first.lease_id, chunks=[{"data": "try 1"}])
+    services.job_fail(lease_id=first.lease_id, error="broken", retryable=False)
+    services.job_requeue(run_id=run_id, job_id="a", reason="x")
+    second = claim()
+    services.job_log(lease_id=second.lease_id, chunks=[{"data": "try 2"}])
+    services.job_complete(lease_id=second.lease_id, outputs={})
+    scope = JobLogScope(
+        job_run_id=first.id, workflow_id="ci", run_id=run_id, job_id="a", after=Cursor(0)
+    )
+    frames = [(f.event, f.data) for f in scope.absorb(scope.load())]
+    assert [(name, data.get("data"), data.get("status")) for name, data in frames] == [
+        ("log", "try 1", None),
+        ("log", "try 2", None),
+        ("end", None, "success"),
+    ]
+    assert scope.done
+
+
 def test_log_pushes_are_kept_under_the_lease():
     from workflows import selectors
 
@@ -213,6 +303,51 @@ def test_every_aggregate_is_rebuilt_equal_from_its_events():
             domain.DEFINITION_STREAM, domain.definition_stream_id(workflow_id)
         ).differences
         == {}
+    )
+
+
+def test_the_single_statement_writes_record_what_the_domain_decides():
+    """Claims, completions and enqueues write their events in SQL (workflows/sql/queries.sql),
+    one statement each: every such event is the one the domain's function decides from the
+    state before it, field for field, and the claim's metadata names its worker."""
+    run_id = services.workflow_run_start(workflow_id=define(DIAMOND)).run.run_id
+    a = claim(worker="w1")
+    services.job_complete(lease_id=a.lease_id, outputs={"sha": "abc"})
+    b = claim(labels=["linux"], worker="w2")
+    services.job_complete(lease_id=b.lease_id, outputs={})
+    outputs = {"a": {"sha": "abc"}, "b": {}}
+    checked = []
+    for row in JobRun.objects.filter(run_id=run_id):
+        state = None
+        for stored in store.load(row.id):
+            recorded = projections.decode(stored, domain.JOB_EVENTS)
+            event, at = recorded.event, recorded.at
+            if isinstance(event, domain.JobQueued):
+                upstream = {need: outputs[need] for need in state.needs}
+                decided = domain.enqueue(state, upstream_outputs=upstream, now=at)
+            elif isinstance(event, domain.JobClaimed):
+                decided = domain.claim(
+                    state,
+                    lease_id=event.lease_id,
+                    worker_id=event.worker_id,
+                    ttl_seconds=30.0,
+                    now=at,
+                )
+                assert stored.metadata["worker_id"] == event.worker_id
+            elif isinstance(event, domain.JobSucceeded):
+                decided = domain.succeed(
+                    state, lease_id=state.lease_id, outputs=outputs[row.job_id], now=at
+                )
+            else:
+                decided = [event]
+            assert decided == [event], (row.job_id, stored.type)
+            checked.append((row.job_id, stored.type))
+            state = domain.apply_job(state, recorded)
+    assert sorted(checked) == sorted(
+        [(job, "JobCreated") for job in "abcd"]
+        + [("a", "JobQueued"), ("a", "JobClaimed"), ("a", "JobSucceeded")]
+        + [("b", "JobQueued"), ("b", "JobClaimed"), ("b", "JobSucceeded")]
+        + [("c", "JobQueued")]
     )
 
 

@@ -5,6 +5,7 @@ end, and definitions' versions. No database."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,6 +253,72 @@ def test_a_run_ends_when_every_job_is_over():
     )
     assert domain.finish_run(run_state(), {"a": CANCEL, "b": SKIP})[0].status == "cancelled"
     assert domain.finish_run(run_state(), {"a": CANCEL, "b": FAIL})[0].status == "failure"
+
+
+def finished_run(status="failure"):
+    state = run_state()
+    event = domain.WorkflowRunFinished(status=status)
+    return domain.apply_run(state, Recorded(event=event, version=2, at=NOW))
+
+
+def requeue_dag(**statuses):
+    """a; b needs a; c needs b; e needs a (``always()``); d stands alone."""
+    needs = {"a": (), "b": ("a",), "c": ("b",), "d": (), "e": ("a",)}
+    base = job()
+    return {
+        job_id: replace(
+            base,
+            job_id=job_id,
+            needs=needs[job_id],
+            status=statuses.get(job_id, OK),
+            attempt=1,
+            finished_at=NOW,
+        )
+        for job_id in needs
+    }
+
+
+def test_a_requeue_queues_the_job_again_and_resets_what_ended_downstream_of_it():
+    jobs = requeue_dag(a=FAIL, b=SKIP, c=SKIP, e=OK, d=OK)
+    later = NOW + timedelta(minutes=5)
+    decided = domain.requeue(finished_run(), jobs, "a", reason="fixed", now=later)
+    assert sorted(decided.job_events) == ["a", "b", "c", "e"], "d is not downstream of a"
+    queued = fold(jobs["a"], decided.job_events["a"], later)
+    assert (queued.status, queued.attempt, queued.not_before, queued.finished_at) == (
+        Q,
+        2,
+        later,
+        None,
+    )
+    assert queued.upstream_outputs == jobs["a"].upstream_outputs
+    for other in "bce":
+        reset = fold(jobs[other], decided.job_events[other], later)
+        assert (reset.status, reset.finished_at, reset.error) == (W, None, None)
+    (reopened,) = decided.run_events
+    run = domain.apply_run(finished_run(), Recorded(event=reopened, version=3, at=later))
+    assert (run.status, run.finished_at) == (domain.RunStatus.RUNNING, None)
+    # A run still going is not reopened; a waiting job downstream stays as it is.
+    going = domain.requeue(
+        run_state(), requeue_dag(a=CANCEL, b=W, c=W, e=W), "a", reason="x", now=NOW
+    )
+    assert going.run_events == [] and sorted(going.job_events) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "cancelled", "message"),
+    [
+        ({"a": OK}, False, "only a failed or cancelled job"),
+        ({"a": R}, False, "only a failed or cancelled job"),
+        ({"a": FAIL, "e": R}, False, "e downstream of it still run"),
+        ({"a": FAIL, "b": Q}, False, "b downstream of it still run"),
+        ({"a": CANCEL}, True, "was cancelled: start a new run"),
+    ],
+)
+def test_a_requeue_is_refused_where_it_cannot_apply(statuses, cancelled, message):
+    with pytest.raises(domain.IllegalTransition, match=message):
+        domain.requeue(
+            run_state(cancelled=cancelled), requeue_dag(**statuses), "a", reason="x", now=NOW
+        )
 
 
 def test_a_definition_gets_a_version_only_when_it_changes():
