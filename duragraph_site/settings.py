@@ -264,6 +264,10 @@ def _database() -> dict:
     if idle := env.float("DATABASE_IDLE_IN_TRANSACTION_SECONDS", default=10.0):
         setting = f"-c idle_in_transaction_session_timeout={round(idle * 1000)}"
         config["OPTIONS"]["options"] = f"{config['OPTIONS'].get('options', '')} {setting}".strip()
+    # The hottest statements are prepared on the server (duragraph_site/db/prepared.py asks for
+    # it; Django's own cursors bind on the client and never prepare). None: nothing is.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        config["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
     config["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
     # A connection killed under us (server restart, pg_terminate_backend) is replaced at
     # checkout (the pool's check) instead of failing the next query.

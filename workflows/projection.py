@@ -4,14 +4,19 @@ every other aggregate: ``manage.py replay workflow_run <id>``)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import models
 
 from duragraph_site.errors import NotFound
-from events import projections
+from events import projections, store
 from events.domain import Recorded
 from events.store import Stream
 from workflows import domain
 from workflows.models import JobRun, WorkflowDefinition, WorkflowRun, WorkflowVersion
+
+M = TypeVar("M", bound=models.Model)
 
 #: NATS subjects: a run's and its jobs' events (job logs among them) under the workflow.
 RUN_SUBJECT = "duragraph.workflows.{workflow_id}.runs.{run_id}"
@@ -148,6 +153,11 @@ def _save_run(state: domain.WorkflowRunState, previous: Any) -> None:
         WorkflowRun.objects.filter(run_id=state.run_id).update(**columns)
 
 
+def run_state_of(names: Sequence[str], row: Sequence[Any]) -> domain.WorkflowRunState:
+    """The run from a raw statement's ``workflows_workflowrun`` columns."""
+    return run_state(_model_of(WorkflowRun, names, row))
+
+
 def run_for_update(run_id: uuid.UUID) -> domain.WorkflowRunState:
     """The run with its row locked: the lock every change of its jobs' statuses takes first,
     so the scheduler's decisions for one run never interleave."""
@@ -221,6 +231,21 @@ def job_state(row: JobRun) -> domain.JobRunState:
         outputs=row.outputs,
         error=row.error,
     )
+
+
+def job_state_of(names: Sequence[str], row: Sequence[Any]) -> domain.JobRunState:
+    """The job from a raw statement's ``workflows_jobrun`` columns."""
+    return job_state(_model_of(JobRun, names, row))
+
+
+def _model_of(model: type[M], names: Sequence[str], row: Sequence[Any]) -> M:
+    """A read-model row from a raw statement's columns, as the ORM would load it (jsonb comes
+    through a raw cursor as text)."""
+    values = dict(zip(names, row, strict=True))
+    for field in model._meta.concrete_fields:
+        if isinstance(field, models.JSONField):
+            values[field.attname] = store.loads(values[field.attname])
+    return model(**values)
 
 
 def _job_columns(state: domain.JobRunState) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from accounts.domain import DEFAULT_TENANT
 from assistants import selectors as assistant_selectors
 from duragraph_site import serde
+from duragraph_site.db import prepared
 from duragraph_site.errors import (
     Conflict,
     DuraGraphError,
@@ -298,10 +299,12 @@ def job_claim(
         "worker_id": worker_id,
         "ttl_seconds": ttl,
     }
-    with transaction.atomic():
-        claimed = list(JobRun.objects.raw(queries["claim_job"], params))
-        event_metrics.count_appended(domain.JOB_STREAM, ["JobClaimed"] * len(claimed))
-    return projection.job_state(claimed[0]) if claimed else None
+    # One statement: atomic on its own, no transaction around it.
+    names, rows = prepared.execute(queries["claim_job"], params)
+    if not rows:
+        return None
+    event_metrics.count_appended(domain.JOB_STREAM, ["JobClaimed"])
+    return projection.job_state_of(names, rows[0])
 
 
 def _job_statement_params(metadata: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -384,14 +387,14 @@ def job_complete(*, lease_id: uuid.UUID, outputs: Mapping[str, Any]) -> None:
         "outputs": serde.dumps(clean).decode(),
     }
     with transaction.atomic():
-        runs = list(WorkflowRun.objects.raw(queries["complete_job"], params))
-        if not runs:
+        names, rows = prepared.execute(queries["complete_job"], params)
+        if not rows:
             # Why not: the domain's fence says it (the statement changed nothing).
             job = _job_by_lease(lease_id, lock=False)
             domain.succeed(job, lease_id=lease_id, outputs=clean, now=params["now"])
             raise domain.LeaseLost(f"lease {lease_id} is not job {job.job_id}'s current lease")
         event_metrics.count_appended(domain.JOB_STREAM, ["JobSucceeded"])
-        _settle(projection.run_state(runs[0]), now=params["now"])
+        _settle(projection.run_state_of(names, rows[0]), now=params["now"])
 
 
 def job_fail(*, lease_id: uuid.UUID, error: str, retryable: bool) -> domain.JobRunState:
@@ -596,9 +599,8 @@ def _settle(run: domain.WorkflowRunState, *, now: datetime) -> domain.WorkflowRu
     locked as they are written: the jobs to enqueue in one statement (:func:`_enqueue`)."""
     if not run.is_active:
         return run
-    with connection.cursor() as cursor:
-        cursor.execute(queries["settle_jobs"], {"run_id": run.run_id})
-        rows = {row[0]: _SettleRow.of(row) for row in cursor.fetchall()}
+    _, found = prepared.execute(queries["settle_jobs"], {"run_id": run.run_id})
+    rows = {row[0]: _SettleRow.of(row) for row in found}
     statuses = {job_id: domain.JobStatus(row.status) for job_id, row in rows.items()}
     waiting = [j for j in run.jobs if j in rows and statuses[j] is domain.JobStatus.WAITING]
     if waiting:
@@ -652,9 +654,7 @@ def _enqueue(ready: list[_SettleRow], *, now: datetime) -> None:
         "ids": [row.id for row in ready],
         "reasons": [domain.enqueue_reason(row.needs) for row in ready],
     }
-    with connection.cursor() as cursor:
-        cursor.execute(queries["enqueue_jobs"], params)
-        (count,) = cursor.fetchone()
+    _, [(count,)] = prepared.execute(queries["enqueue_jobs"], params)
     if count != len(ready):  # the run's lock makes this impossible; never half-enqueue
         raise IllegalTransition(f"enqueued {count} of {len(ready)} jobs: not all were waiting")
     event_metrics.count_appended(domain.JOB_STREAM, ["JobQueued"] * count)
