@@ -25,6 +25,7 @@ def execute(sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[Sequen
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
-        if cursor.description is None:
+        columns = cursor.description  # built anew on each access: once
+        if columns is None:
             return [], []
-        return [column.name for column in cursor.description], cursor.fetchall()
+        return [column.name for column in columns], cursor.fetchall()
