@@ -4,6 +4,9 @@ calling services."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
@@ -31,7 +34,21 @@ class RunInline(ReadOnlyInline):
     max_num = 20
 
 
-def _report(admin_view, request, done: int, verb: str, problems: list[str]) -> None:
+def _each(
+    admin_view, request, items: Iterable[tuple[str, Callable[[], object]]], verb: str
+) -> None:
+    """Run each ``(name, command)`` through its service; one message for the done ones, one
+    per refusal (a command may also refuse by returning a reason)."""
+    done, problems = 0, []
+    for name, command in items:
+        try:
+            refusal = command()
+        except DuraGraphError as error:
+            refusal = error.message
+        if isinstance(refusal, str):
+            problems.append(f"{name}: {refusal}")
+        else:
+            done += 1
     for problem in problems:
         admin_view.message_user(request, problem, messages.WARNING)
     if done:
@@ -64,18 +81,12 @@ class WorkflowAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description="Start a run of the selected workflows")
     def start_runs(self, request, queryset) -> None:
-        done, problems = 0, []
-        for workflow in queryset:
-            try:
-                started = services.workflow_run_start(workflow_id=workflow.workflow_id)
-            except DuraGraphError as error:
-                problems.append(f"{workflow.workflow_id}: {error.message}")
-                continue
-            if started.started:
-                done += 1
-            else:
-                problems.append(f"{workflow.workflow_id}: a run is going ({started.run.run_id})")
-        _report(self, request, done, "run(s) started", problems)
+        def start(workflow_id: str) -> str | None:
+            started = services.workflow_run_start(workflow_id=workflow_id)
+            return None if started.started else f"a run is going ({started.run.run_id})"
+
+        items = [(w.workflow_id, functools.partial(start, w.workflow_id)) for w in queryset]
+        _each(self, request, items, "run(s) started")
 
 
 class JobInline(ReadOnlyInline):
@@ -115,16 +126,15 @@ class WorkflowRunAdmin(EventSourcedAdmin):
 
     @admin.action(description="Cancel selected runs")
     def cancel_runs(self, request, queryset) -> None:
-        done, problems = 0, []
-        for run in queryset:
-            try:
-                services.workflow_run_cancel(
-                    run_id=run.run_id, reason=f"cancelled by {request.user} in the admin"
-                )
-                done += 1
-            except DuraGraphError as error:
-                problems.append(f"{run.run_id}: {error.message}")
-        _report(self, request, done, "run(s) cancelled", problems)
+        reason = f"cancelled by {request.user} in the admin"
+        items = [
+            (
+                str(run.run_id),
+                functools.partial(services.workflow_run_cancel, run_id=run.run_id, reason=reason),
+            )
+            for run in queryset
+        ]
+        _each(self, request, items, "run(s) cancelled")
 
 
 @admin.register(JobRun)
@@ -172,30 +182,24 @@ class JobRunAdmin(EventSourcedAdmin):
 
     @admin.action(description="Cancel selected jobs (what needs them is decided by their if)")
     def cancel_jobs(self, request, queryset) -> None:
-        done, problems = 0, []
-        for job in queryset:
-            try:
-                services.job_cancel(
-                    run_id=job.run_id,
-                    job_id=job.job_id,
-                    reason=f"cancelled by {request.user} in the admin",
-                )
-                done += 1
-            except DuraGraphError as error:
-                problems.append(f"{job.job_id}: {error.message}")
-        _report(self, request, done, "job(s) cancelled", problems)
+        reason = f"cancelled by {request.user} in the admin"
+        _each(
+            self, request, self._commands(queryset, services.job_cancel, reason), "job(s) cancelled"
+        )
 
     @admin.action(description="Requeue selected failed or cancelled jobs (and what needs them)")
     def requeue_jobs(self, request, queryset) -> None:
-        done, problems = 0, []
-        for job in queryset.order_by("created_at"):
-            try:
-                services.job_requeue(
-                    run_id=job.run_id,
-                    job_id=job.job_id,
-                    reason=f"by {request.user} in the admin",
-                )
-                done += 1
-            except DuraGraphError as error:
-                problems.append(f"{job.job_id}: {error.message}")
-        _report(self, request, done, "job(s) requeued", problems)
+        reason = f"by {request.user} in the admin"
+        _each(
+            self, request, self._commands(queryset, services.job_requeue, reason), "job(s) requeued"
+        )
+
+    @staticmethod
+    def _commands(queryset, command, reason: str) -> list[tuple[str, Callable[[], object]]]:
+        return [
+            (
+                job.job_id,
+                functools.partial(command, run_id=job.run_id, job_id=job.job_id, reason=reason),
+            )
+            for job in queryset.order_by("created_at")
+        ]
