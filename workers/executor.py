@@ -38,6 +38,7 @@ from events import context as event_context
 from runs import domain as run_domain
 from runs import services as run_services
 from runs.services import Claim
+from store.langgraph_store import TenantStore
 from threads.checkpointer import DuraGraphSaver
 from threads.models import Checkpoint
 from workers import config as run_config
@@ -332,7 +333,8 @@ class Execution:
             run_id=run.run_id,
             state_keys=graph.stream_channels_list,
         )
-        graph = graph.copy(update={"checkpointer": saver})
+        # The run's tenant's store is the graph's store: runtime.store, get_store(), `store`.
+        graph = graph.copy(update={"checkpointer": saver, "store": TenantStore(run.tenant)})
         input_, config = self._input_and_config(config)
         config["callbacks"] = [LeaseGate(keeper)]
         output = OutputWriter(self.claim)
