@@ -28,6 +28,7 @@ from runs import selectors as run_selectors
 from store import services as store_services
 from threads import services as thread_services
 from workers import reaper
+from workers import services as worker_services
 from workers import tasks as worker_tasks
 from workflows import services as workflow_services
 
@@ -88,10 +89,11 @@ def fire_crons() -> int:
 
 
 def expire() -> dict[str, int]:
-    """Delete threads and store items whose TTL has passed."""
+    """Delete threads, store items and node cache entries whose TTL has passed."""
     return {
         "threads": thread_services.threads_delete_expired(),
         "store_items": store_services.store_prune_expired(),
+        "node_cache": worker_services.node_cache_prune_expired(),
     }
 
 

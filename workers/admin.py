@@ -12,7 +12,7 @@ from duragraph_site.admin_base import ReadOnlyModelAdmin, pretty_json
 from duragraph_site.errors import DuraGraphError
 from runs.models import Run
 from workers import services
-from workers.models import Worker, WorkerGraph
+from workers.models import NodeCacheEntry, Worker, WorkerGraph
 
 
 @admin.register(Worker)
@@ -87,3 +87,23 @@ class WorkerGraphAdmin(ReadOnlyModelAdmin):
     @admin.display(description="definition")
     def definition_json(self, graph: WorkerGraph) -> str:
         return pretty_json(graph.definition)
+
+
+@admin.register(NodeCacheEntry)
+class NodeCacheEntryAdmin(ReadOnlyModelAdmin):
+    """The node cache (``workers.node_cache``): look, and delete entries to have their nodes
+    computed again (Django's delete action; a cache holds no facts)."""
+
+    list_display = ("tenant", "node", "key", "encoding", "created_at", "expires_at")
+    list_filter = ("tenant",)
+    search_fields = ("key",)
+    ordering = ("-created_at",)
+    fields = ("tenant", "namespace", "key", "encoding", "created_at", "expires_at")
+    readonly_fields = fields
+
+    @admin.display(description="namespace")
+    def node(self, entry: NodeCacheEntry) -> str:
+        return "/".join(entry.namespace)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("workers.delete_nodecacheentry")

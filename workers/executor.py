@@ -42,6 +42,7 @@ from store.langgraph_store import TenantStore
 from threads.checkpointer import DuraGraphSaver
 from threads.models import Checkpoint
 from workers import config as run_config
+from workers.node_cache import TenantNodeCache
 
 logger = logging.getLogger(__name__)
 
@@ -333,8 +334,14 @@ class Execution:
             run_id=run.run_id,
             state_keys=graph.stream_channels_list,
         )
-        # The run's tenant's store is the graph's store: runtime.store, get_store(), `store`.
-        graph = graph.copy(update={"checkpointer": saver, "store": TenantStore(run.tenant)})
+        # The run's tenant's store (runtime.store, get_store(), `store`) and node cache.
+        graph = graph.copy(
+            update={
+                "checkpointer": saver,
+                "store": TenantStore(run.tenant),
+                "cache": TenantNodeCache(run.tenant),
+            }
+        )
         input_, config = self._input_and_config(config)
         config["callbacks"] = [LeaseGate(keeper)]
         output = OutputWriter(self.claim)

@@ -6,6 +6,7 @@ matters about a worker's death is recorded on the runs it held (``RunLeaseExpire
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -73,3 +74,39 @@ class WorkerGraph(models.Model):
 
     def __str__(self) -> str:
         return f"remote graph {self.graph_id}"
+
+
+class NodeCacheEntry(models.Model):
+    """A node's cached result (LangGraph's ``CachePolicy``), shared by every executor process:
+    ``workers.node_cache``. A cache, not a fact: no event, pruned once expired."""
+
+    id = models.BigAutoField(primary_key=True)
+    #: The run's tenant: one tenant never reads another's results.
+    tenant = models.CharField(max_length=255)
+    #: LangGraph's namespace of the entry (the node's, in its graph).
+    namespace = ArrayField(models.TextField())
+    #: The hash of the node's input (the policy's key function).
+    key = models.TextField()
+    #: The serializer's type tag and bytes (``serde.dumps_typed``).
+    encoding = models.CharField(max_length=32)
+    value = models.BinaryField()
+    #: None: kept until cleared.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "namespace", "key"], name="node_cache_entry_uniq"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                name="node_cache_expiry_idx",
+                condition=models.Q(expires_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cached {'/'.join(self.namespace)}:{self.key[:12]}"

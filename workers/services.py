@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from duragraph_site.errors import InvalidInput, NotFound
 from runs import services as run_services
-from workers.models import Worker, WorkerKind, WorkerStatus
+from workers.models import NodeCacheEntry, Worker, WorkerKind, WorkerStatus
 
 
 def worker_register(
@@ -132,3 +132,9 @@ def workers_mark_lost(*, now: datetime | None = None) -> list[str]:
         lost = list(silent.values_list("worker_id", flat=True))
         Worker.objects.filter(worker_id__in=lost).update(status=WorkerStatus.LOST)
     return lost
+
+
+def node_cache_prune_expired(*, now: datetime | None = None) -> int:
+    """Delete the node cache's expired entries (readers already ignore them); how many."""
+    deleted, _ = NodeCacheEntry.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted

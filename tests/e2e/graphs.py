@@ -9,6 +9,7 @@ from typing import Annotated
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import CachePolicy
 from typing_extensions import TypedDict
 
 
@@ -105,3 +106,26 @@ def _chain() -> object:
 
 #: Five nodes in a row, each recording that it ran: the chaos test's backlog (tests/e2e/chaos.py).
 chain = _chain()
+
+
+class Work(TypedDict, total=False):
+    ledger: str
+    n: int
+    result: int
+
+
+def _expensive(state: Work) -> dict:
+    """Appends a line to the file the input names at each real execution: tests count them."""
+    with open(state["ledger"], "a") as ledger:  # noqa: PTH123 - a path from the input
+        ledger.write(f"{state['n']}\n")
+    return {"result": state["n"] ** 2}
+
+
+#: A node with a CachePolicy (the node cache tests): ``n`` -> ``n ** 2``, computed once per input.
+cached = (
+    StateGraph(Work)
+    .add_node("expensive", _expensive, cache_policy=CachePolicy(ttl=600))
+    .add_edge(START, "expensive")
+    .add_edge("expensive", END)
+    .compile()
+)
