@@ -4,8 +4,9 @@ the very items of ``/store/items`` (same rows, namespace rules, filters and TTLs
 tenant's store.
 
 Each operation is one statement of the services; :meth:`TenantStore.batch` runs a batch in
-order on the calling thread's connection (the executor's). Async nodes' batches run on a worker
-thread whose connection goes back to the pool afterwards. Semantic search (``query``) is not
+order on the calling thread's connection and gives it back to the pool afterwards: LangGraph
+runs parallel sync nodes on its own short-lived threads, whose connections would otherwise stay
+checked out. Async nodes' batches run on a worker thread. Semantic search (``query``) is not
 indexed yet: it is accepted and ignored, as LangGraph's stores do without an index.
 """
 
@@ -41,6 +42,7 @@ class TenantStore(BaseStore):
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
 
+    @released()
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         try:
             return [self._run(op) for op in ops]
@@ -48,11 +50,7 @@ class TenantStore(BaseStore):
             raise ValueError(error.message) from None  # what LangGraph's stores raise
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return await asyncio.to_thread(self._batch_on_a_thread, list(ops))
-
-    def _batch_on_a_thread(self, ops: list[Op]) -> list[Result]:
-        with released():  # the worker thread's connection goes back to the pool
-            return self.batch(ops)
+        return await asyncio.to_thread(self.batch, list(ops))
 
     def _run(self, op: Op) -> Result:
         tenant = self.tenant

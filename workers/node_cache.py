@@ -4,8 +4,9 @@ threads and executor processes, not once per process as LangGraph's ``InMemoryCa
 
 Entries are per tenant (``NodeCacheEntry``): a tenant never gets another's results. Values are
 stored as LangGraph's serializer writes them (type tag and bytes). Each call is one statement
-on the calling thread's connection (the executor's); async calls run on a worker thread whose
-connection then goes back to the pool. Expired entries are invisible at once and deleted by
+whose connection goes back to the pool afterwards: LangGraph calls ``set`` from its own
+short-lived threads, whose connections would otherwise stay checked out; async calls run on a
+worker thread. Expired entries are invisible at once and deleted by
 the scheduler's ``expire`` job (``workers.services.node_cache_prune_expired``).
 """
 
@@ -31,6 +32,7 @@ class TenantNodeCache(BaseCache[Any]):
         super().__init__()
         self.tenant = tenant
 
+    @released()
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
         if not keys:
             return {}
@@ -46,6 +48,7 @@ class TenantNodeCache(BaseCache[Any]):
             for namespace, key, encoding, value in rows
         }
 
+    @released()
     def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
         if not pairs:
             return
@@ -72,6 +75,7 @@ class TenantNodeCache(BaseCache[Any]):
             update_fields=["encoding", "value", "expires_at", "created_at"],
         )
 
+    @released()
     def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         entries = NodeCacheEntry.objects.filter(tenant=self.tenant)
         if namespaces is not None:
@@ -79,15 +83,10 @@ class TenantNodeCache(BaseCache[Any]):
         entries.delete()
 
     async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
-        return await asyncio.to_thread(self._on_a_thread, self.get, list(keys))
+        return await asyncio.to_thread(self.get, list(keys))
 
     async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
-        await asyncio.to_thread(self._on_a_thread, self.set, dict(pairs))
+        await asyncio.to_thread(self.set, dict(pairs))
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
-        await asyncio.to_thread(self._on_a_thread, self.clear, namespaces)
-
-    @staticmethod
-    def _on_a_thread(method: Any, argument: Any) -> Any:
-        with released():  # the worker thread's connection goes back to the pool
-            return method(argument)
+        await asyncio.to_thread(self.clear, namespaces)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
+from django.db import connection
 
 from assistants import services as assistant_services
 from events.models import Event, Outbox
@@ -57,3 +60,18 @@ def staff(client, django_user_model):
     user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def connections_in_use(transactional_db):
+    """How many of the pool's connections are checked out once this thread has given its own
+    back. A thread that never returns its connection (one of LangGraph's short-lived threads,
+    say) keeps it checked out for good, and enough of them starve the pool."""
+
+    def count() -> int:
+        connection.close()
+        gc.collect()  # a lost connection must not be counted back in by its collection
+        stats = connection.pool.get_stats()
+        return stats["pool_size"] - stats["pool_available"]
+
+    return count

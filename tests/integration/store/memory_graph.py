@@ -1,6 +1,7 @@
 """A graph with long-term memory (the store integration tests register it): ``remember`` writes
-the input's fact under the user's namespace through the node's ``store`` argument, ``recall``
-reads every memory of the user back through ``runtime.store``."""
+the input's fact under the user's namespace through the node's ``store`` argument while
+``note_visit`` counts the user's visits (two sync nodes in one step, which LangGraph runs on
+threads of its own); ``recall`` reads every memory of the user back through ``runtime.store``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ def remember(state: Memory, *, store: BaseStore) -> dict:
     return {}
 
 
+def note_visit(state: Memory, runtime: Runtime) -> dict:
+    namespace = ("users", state["user"], "visits")
+    seen = runtime.store.get(namespace, "count")
+    runtime.store.put(namespace, "count", {"n": (seen.value["n"] if seen else 0) + 1})
+    return {}
+
+
 def recall(state: Memory, runtime: Runtime) -> dict:
     found = runtime.store.search(("users", state["user"], "memories"), limit=100)
     return {"recalled": sorted(item.value["text"] for item in found)}
@@ -30,9 +38,11 @@ def recall(state: Memory, runtime: Runtime) -> dict:
 memory = (
     StateGraph(Memory)
     .add_node("remember", remember)
+    .add_node("note_visit", note_visit)
     .add_node("recall", recall)
     .add_edge(START, "remember")
-    .add_edge("remember", "recall")
+    .add_edge(START, "note_visit")
+    .add_edge(["remember", "note_visit"], "recall")
     .add_edge("recall", END)
     .compile()
 )

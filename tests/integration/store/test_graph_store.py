@@ -47,7 +47,9 @@ def run_in_a_new_thread(assistant, values: dict) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_what_one_threads_run_remembers_another_threads_run_recalls(memory_assistant):
+def test_what_one_threads_run_remembers_another_threads_run_recalls(
+    memory_assistant, connections_in_use
+):
     first = run_in_a_new_thread(memory_assistant, {"user": "ada", "fact": "likes tea"})
     assert first["recalled"] == ["likes tea"]
     second = run_in_a_new_thread(memory_assistant, {"user": "ada", "fact": "has a cat"})
@@ -55,6 +57,11 @@ def test_what_one_threads_run_remembers_another_threads_run_recalls(memory_assis
     third = run_in_a_new_thread(memory_assistant, {"user": "ada"})
     assert third["recalled"] == ["has a cat", "likes tea"], "read in a thread that wrote nothing"
     assert run_in_a_new_thread(memory_assistant, {"user": "bob"})["recalled"] == []
+    visits = selectors.store_get_item(
+        namespace=["users", "ada", "visits"], key="count", tenant="acme"
+    )
+    assert visits.value == {"n": 3}
+    assert connections_in_use() == 0, "nodes on LangGraph's threads gave their connections back"
 
     # The API's store holds them, in the run's tenant's store only.
     item = selectors.store_get_item(
@@ -64,7 +71,8 @@ def test_what_one_threads_run_remembers_another_threads_run_recalls(memory_assis
     assert selectors.store_get_item(namespace=["users", "ada", "memories"], key="likes tea") is None
 
 
-@pytest.mark.django_db
+# transactional: async operations run on a worker thread's own connection, so they commit
+@pytest.mark.django_db(transaction=True)
 def test_the_adapter_speaks_langgraphs_store_operations():
     store = TenantStore("acme")
     store.put(("docs", "a"), "1", {"kind": "note", "n": 1})

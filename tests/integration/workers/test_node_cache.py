@@ -58,7 +58,9 @@ def executions(ledger: Path) -> list[str]:
     return ledger.read_text().split() if ledger.exists() else []
 
 
-def test_a_cached_node_runs_once_per_input_across_runs_and_threads(cached, tmp_path):
+def test_a_cached_node_runs_once_per_input_across_runs_and_threads(
+    cached, tmp_path, connections_in_use
+):
     ledger = tmp_path / "ledger"
     assert run(cached["acme"], ledger, 3) == 9
     assert run(cached["acme"], ledger, 3) == 9
@@ -67,6 +69,7 @@ def test_a_cached_node_runs_once_per_input_across_runs_and_threads(cached, tmp_p
     assert run(cached["acme"], ledger, 4) == 16
     assert run(cached["globex"], ledger, 3) == 9
     assert executions(ledger) == ["3", "4", "3"], "another input, another tenant: run again"
+    assert connections_in_use() == 0, "LangGraph stores results from its own threads"
 
     # Expired: invisible at once (the node runs again), then pruned by the scheduler.
     NodeCacheEntry.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
