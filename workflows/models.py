@@ -127,7 +127,7 @@ class JobRun(models.Model):
             models.UniqueConstraint(fields=["run", "job_id"], name="job_run_per_run_uniq")
         ]
         indexes = [
-            # The queue, oldest first (workflows/sql/queries.sql: claim_job).
+            # The queue, oldest first (workflows/sql/queries.sql: claim_jobs).
             models.Index(
                 fields=["queued_at", "id"],
                 name="job_runs_queue_idx",

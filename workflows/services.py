@@ -50,6 +50,8 @@ WORKFLOW_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 #: A lease's TTL when the worker asks for none (workflow-graph's default), and the bounds.
 DEFAULT_LEASE_SECONDS = 30.0
 MAX_LEASE_SECONDS = 3600.0
+#: The most jobs one call claims or completes (a worker running many jobs at once batches).
+MAX_BATCH = 100
 
 
 # -- definitions -------------------------------------------------------------------------------
@@ -288,23 +290,32 @@ def job_claim(
     *, worker_id: str, labels: Sequence[str], ttl_seconds: float | None = None
 ) -> domain.JobRunState | None:
     """Lease the oldest claimable job whose labels are all among *labels*, for *ttl_seconds*;
-    None when there is none. One statement (``workflows/sql/queries.sql``: claim_job)."""
+    None when there is none."""
+    claimed = jobs_claim(worker_id=worker_id, labels=labels, ttl_seconds=ttl_seconds, limit=1)
+    return claimed[0] if claimed else None
+
+
+def jobs_claim(
+    *, worker_id: str, labels: Sequence[str], ttl_seconds: float | None = None, limit: int
+) -> list[domain.JobRunState]:
+    """Lease up to *limit* of the oldest claimable jobs whose labels are all among *labels*,
+    each under a lease of its own for *ttl_seconds*; oldest first. One statement
+    (``workflows/sql/queries.sql``: claim_jobs), atomic on its own: no transaction around it."""
     ttl = DEFAULT_LEASE_SECONDS if ttl_seconds is None else float(ttl_seconds)
     if not 0 < ttl <= MAX_LEASE_SECONDS:
         raise InvalidInput(f"lease_ttl_secs must be in (0, {MAX_LEASE_SECONDS:.0f}]")
+    if not 1 <= limit <= MAX_BATCH:
+        raise InvalidInput(f"max_jobs must be in [1, {MAX_BATCH}]")
     params = {
         **_job_statement_params({"worker_id": worker_id}),
         "labels": serde.dumps(sorted(set(labels))).decode(),
-        "lease_id": uuid.uuid4(),
         "worker_id": worker_id,
         "ttl_seconds": ttl,
+        "limit": limit,
     }
-    # One statement: atomic on its own, no transaction around it.
-    names, rows = prepared.execute(queries["claim_job"], params)
-    if not rows:
-        return None
-    event_metrics.count_appended(domain.JOB_STREAM, ["JobClaimed"])
-    return projection.job_state_of(names, rows[0])
+    names, rows = prepared.execute(queries["claim_jobs"], params)
+    event_metrics.count_appended(domain.JOB_STREAM, ["JobClaimed"] * len(rows))
+    return [projection.job_state_of(names, row) for row in rows]
 
 
 def _job_statement_params(metadata: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -376,25 +387,59 @@ def _log_chunk(chunk: Any, index: int) -> dict[str, Any]:
 
 
 def job_complete(*, lease_id: uuid.UUID, outputs: Mapping[str, Any]) -> None:
-    """The job succeeded with *outputs*; what needed it is enqueued (or skipped) now. The
-    fenced write is one statement (``workflows/sql/queries.sql``: complete_job)."""
-    if not isinstance(outputs, Mapping):
-        raise InvalidInput("outputs: an object of strings")
-    clean = {storable(str(key)): storable(str(value)) for key, value in outputs.items()}
+    """The job succeeded with *outputs*; what needed it is enqueued (or skipped) now."""
+    [refusal] = jobs_complete([(lease_id, outputs)])
+    if refusal is not None:
+        raise refusal
+
+
+def jobs_complete(
+    completions: Sequence[tuple[uuid.UUID, Mapping[str, Any]]],
+) -> list[domain.LeaseLost | None]:
+    """End each attempt of *completions* (its lease, its outputs) with success, in one
+    transaction: the fenced writes are one statement (``workflows/sql/queries.sql``:
+    complete_jobs), then the scheduler decides each run once. Per completion, in order: None,
+    or why its lease was refused (that one changed nothing; the others still complete).
+    Invalid input refuses the whole batch."""
+    if not 1 <= len(completions) <= MAX_BATCH:
+        raise InvalidInput(f"completions: from 1 to {MAX_BATCH}")
+    clean = []
+    for index, (_, outputs) in enumerate(completions):
+        if not isinstance(outputs, Mapping):
+            field = "outputs" if len(completions) == 1 else f"completions[{index}].outputs"
+            raise InvalidInput(f"{field}: an object of strings")
+        clean.append({storable(str(key)): storable(str(value)) for key, value in outputs.items()})
+    lease_ids = [lease_id for lease_id, _ in completions]
+    if len(set(lease_ids)) != len(lease_ids):
+        raise InvalidInput("completions: a lease may be completed once per call")
     params = {
         **_job_statement_params({}),
-        "lease_id": lease_id,
-        "outputs": serde.dumps(clean).decode(),
+        "lease_ids": lease_ids,
+        "outputs": [serde.dumps(outputs).decode() for outputs in clean],
     }
+    now = params["now"]
     with transaction.atomic():
-        names, rows = prepared.execute(queries["complete_job"], params)
-        if not rows:
-            # Why not: the domain's fence says it (the statement changed nothing).
-            job = _job_by_lease(lease_id, lock=False)
-            domain.succeed(job, lease_id=lease_id, outputs=clean, now=params["now"])
-            raise domain.LeaseLost(f"lease {lease_id} is not job {job.job_id}'s current lease")
-        event_metrics.count_appended(domain.JOB_STREAM, ["JobSucceeded"])
-        _settle(projection.run_state_of(names, rows[0]), now=params["now"])
+        names, rows = prepared.execute(queries["complete_jobs"], params)
+        completed = {row[0] for row in rows}  # completed_lease_id, then the run's columns
+        event_metrics.count_appended(domain.JOB_STREAM, ["JobSucceeded"] * len(completed))
+        run_names = names[1:]
+        runs = {row[1 + run_names.index("run_id")]: row[1:] for row in rows}
+        for run_id in sorted(runs):  # the runs' lock order
+            _settle(projection.run_state_of(run_names, runs[run_id]), now=now)
+    return [
+        None if lease_id in completed else _why_refused(lease_id, outputs, now)
+        for lease_id, outputs in zip(lease_ids, clean, strict=True)
+    ]
+
+
+def _why_refused(lease_id: uuid.UUID, outputs: dict[str, str], now: datetime) -> domain.LeaseLost:
+    """Why the completion under *lease_id* changed nothing: the domain's fence says it."""
+    try:
+        job = _job_by_lease(lease_id, lock=False)
+        domain.succeed(job, lease_id=lease_id, outputs=outputs, now=now)
+    except domain.LeaseLost as refusal:
+        return refusal
+    return domain.LeaseLost(f"lease {lease_id} is not job {job.job_id}'s current lease")
 
 
 def job_fail(*, lease_id: uuid.UUID, error: str, retryable: bool) -> domain.JobRunState:

@@ -10,7 +10,9 @@ kills a job's whole process group, reports a cancel as not retryable, and on SIG
 finishes the job in hand before exiting (a second signal ends it at once).
 
 Threads: the main one claims and supervises the job; beside it, a worker heartbeat for the
-worker's life and, per job, a lease heartbeat, a cancel poller and a log shipper. The server
+worker's life and, per job, a lease heartbeat, a cancel poller and a log shipper. With
+``--concurrency N`` it runs up to N jobs at once, each on a thread of its own, claiming as many
+as it has free slots in one call (our server's ``max_jobs``; the Rust server claims one). The server
 hiccuping (5xx, refused connections) is logged and retried with backoff, never fatal.
 No Django here, so the console script runs on any machine with ``httpx``.
 """
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_SERVER_URL = "http://127.0.0.1:8081"
 #: Chunks per log request, so a burst of output becomes several modest requests.
 LOG_CHUNKS_PER_REQUEST = 500
+#: The most jobs a worker runs at once (the server's largest batch of claims).
+MAX_CONCURRENCY = 100
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -60,10 +64,16 @@ class WorkerConfig:
     once: bool = False
     #: The longest wait between retries while the server is unreachable.
     max_backoff: float = 30.0
+    #: Jobs run at once (more than one needs our server's batched claims).
+    concurrency: int = 1
 
     def __post_init__(self) -> None:
         if not self.worker_id:
             object.__setattr__(self, "worker_id", f"{socket.gethostname()}-{os.getpid()}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(
+                f"concurrency must be in [1, {MAX_CONCURRENCY}], not {self.concurrency}"
+            )
         if self.lease_ttl <= 0:
             raise ValueError(f"lease_ttl must be positive, not {self.lease_ttl}")
         for name in ("poll_interval", "cancel_interval", "log_batch_interval"):
@@ -119,6 +129,12 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] = 
     parser.add_argument(
         "--once", action="store_true", help="claim and run at most one job, then exit"
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(environ.get("WORKER_CONCURRENCY", "1")),
+        help="jobs run at once (default: WORKER_CONCURRENCY or 1)",
+    )
 
 
 def config_from_options(options: Mapping[str, Any]) -> WorkerConfig:
@@ -135,6 +151,7 @@ def config_from_options(options: Mapping[str, Any]) -> WorkerConfig:
         log_batch_interval=options["log_batch_interval"],
         kill_grace=options["kill_grace"],
         once=options["once"],
+        concurrency=options["concurrency"],
     )
 
 
@@ -379,8 +396,9 @@ class JobAttempt:
 
 # -- the worker -----------------------------------------------------------------------------------
 class Worker:
-    """Registers, keeps itself known with heartbeats, and claims and runs jobs one at a time
-    until stopped. :meth:`stop` lets the job in hand finish; :meth:`force_stop` ends it."""
+    """Registers, keeps itself known with heartbeats, and claims and runs jobs (up to
+    ``concurrency`` at once) until stopped. :meth:`stop` lets the jobs in hand finish;
+    :meth:`force_stop` ends them."""
 
     def __init__(
         self,
@@ -394,7 +412,9 @@ class Worker:
         self.base_env = base_env
         self.stopping = threading.Event()
         self.forced = threading.Event()
-        self.current: JobAttempt | None = None
+        #: The jobs in hand, by lease; changes notify :attr:`_slots`.
+        self.running: dict[str, JobAttempt] = {}
+        self._slots = threading.Condition()
         #: Jobs claimed so far.
         self.jobs_run = 0
         self._backoff = Backoff(min(config.poll_interval, 1.0), config.max_backoff)
@@ -404,41 +424,75 @@ class Worker:
         return list(self.config.labels)
 
     def stop(self) -> None:
-        """Claim nothing more; finish the job in hand, report it, then :meth:`run` returns."""
+        """Claim nothing more; finish the jobs in hand, report them, then :meth:`run` returns."""
         self.stopping.set()
+        with self._slots:
+            self._slots.notify_all()
 
     def force_stop(self) -> None:
-        """End the job in hand now (reported as retryable), then :meth:`run` returns."""
-        self.stopping.set()
+        """End the jobs in hand now (reported as retryable), then :meth:`run` returns."""
         self.forced.set()
-        if (attempt := self.current) is not None:
+        self.stop()
+        with self._slots:
+            attempts = list(self.running.values())
+        for attempt in attempts:
             attempt.abort(AbortCause.WORKER_STOPPED)
 
     def run(self) -> int:
         """Work until stopped (or after one claim with ``once``). Returns the exit status:
         0, or 1 after a forced stop."""
         logger.info(
-            "worker %s on %s, labels %s",
+            "worker %s on %s, labels %s, %d at once",
             self.config.worker_id,
             self.config.server_url,
             ",".join(self.config.labels) or "(none)",
+            self.config.concurrency,
         )
         try:
             if not self.register():
                 return 0
             with Periodic("worker-heartbeat", self.config.heartbeat_every, self.heartbeat):
-                while not self.stopping.is_set():
-                    claim = self.claim()
-                    if claim is not None:
-                        self.run_job(claim)
-                    if self.config.once:
-                        break
-                    if claim is None:
-                        self.stopping.wait(self.config.poll_interval)
+                if self.config.concurrency == 1 or self.config.once:
+                    self._one_at_a_time()
+                else:
+                    self._many_at_once()
         finally:
             self.client.close()
         logger.info("worker %s stopped", self.config.worker_id)
         return 1 if self.forced.is_set() else 0
+
+    def _one_at_a_time(self) -> None:
+        while not self.stopping.is_set():
+            claim = self.claim()
+            if claim is not None:
+                self.run_job(claim)
+            if self.config.once:
+                break
+            if claim is None:
+                self.stopping.wait(self.config.poll_interval)
+
+    def _many_at_once(self) -> None:
+        threads: list[threading.Thread] = []
+        while not self.stopping.is_set():
+            with self._slots:
+                self._slots.wait_for(
+                    lambda: self.stopping.is_set() or len(self.running) < self.config.concurrency
+                )
+                free = self.config.concurrency - len(self.running)
+            if self.stopping.is_set():
+                break
+            claims = self.claim_many(free)
+            for claim in claims:
+                thread = threading.Thread(
+                    target=self.run_job, args=(claim,), name=f"job-{claim.job.job_id}"
+                )
+                thread.start()
+                threads.append(thread)
+            threads = [thread for thread in threads if thread.is_alive()]
+            if not claims:
+                self.stopping.wait(self.config.poll_interval)
+        for thread in threads:  # stopped: the jobs in hand finish (or were aborted)
+            thread.join()
 
     def register(self) -> bool:
         """Register, retrying until the server answers. False: stopped before it did."""
@@ -468,30 +522,54 @@ class Worker:
     def claim(self) -> Claim | None:
         """The server's answer to one claim: a job, or None when there is nothing to do (or
         the worker was stopped while the server was unreachable)."""
+        return self._asking(
+            lambda: self.client.claim(
+                worker_id=self.config.worker_id,
+                labels=self.labels,
+                lease_ttl_secs=self.config.lease_ttl,
+            ),
+            None,
+        )
+
+    def claim_many(self, max_jobs: int) -> list[Claim]:
+        """Up to *max_jobs* jobs in one call; none when there is nothing to do (or the worker
+        was stopped while the server was unreachable)."""
+        return self._asking(
+            lambda: self.client.claim_many(
+                worker_id=self.config.worker_id,
+                labels=self.labels,
+                lease_ttl_secs=self.config.lease_ttl,
+                max_jobs=max_jobs,
+            ),
+            [],
+        )
+
+    def _asking(self, ask: Callable[[], Any], stopped: Any) -> Any:
+        """*ask*'s answer, retried with backoff while the server is unavailable."""
         while not self.stopping.is_set():
             try:
-                claim = self.client.claim(
-                    worker_id=self.config.worker_id,
-                    labels=self.labels,
-                    lease_ttl_secs=self.config.lease_ttl,
-                )
+                answer = ask()
             except ServerUnavailable as error:
                 self._wait_after(f"claim failed: {error}")
             else:
                 self._backoff.reset()
-                return claim
-        return None
+                return answer
+        return stopped
 
     def run_job(self, claim: Claim) -> ProcessExit | None:
         attempt = JobAttempt(claim, client=self.client, config=self.config, base_env=self.base_env)
-        self.current = attempt
-        self.jobs_run += 1
+        lease_id = claim.lease.lease_id
+        with self._slots:
+            self.running[lease_id] = attempt
+            self.jobs_run += 1
         if self.forced.is_set():  # a second signal came while the claim was in flight
             attempt.abort(AbortCause.WORKER_STOPPED)
         try:
             return attempt.run()
         finally:
-            self.current = None
+            with self._slots:
+                del self.running[lease_id]
+                self._slots.notify_all()
 
     def _wait_after(self, problem: str) -> None:
         delay = self._backoff.next_delay()
@@ -499,7 +577,6 @@ class Worker:
         self.stopping.wait(delay)
 
 
-# -- the command line -----------------------------------------------------------------------------
 def install_signal_handlers(worker: Worker) -> None:
     """SIGTERM/SIGINT: the first finishes the job in hand, the second ends it. The job's
     process group has its own session, so a terminal's Ctrl-C reaches only the worker.

@@ -144,6 +144,26 @@ class JobsClient:
         except (KeyError, TypeError, ValueError) as error:
             raise ServerUnavailable(f"unreadable claim {answer!r}: {error!r}") from None
 
+    def claim_many(
+        self, *, worker_id: str, labels: list[str], lease_ttl_secs: int, max_jobs: int
+    ) -> list[Claim]:
+        """Up to *max_jobs* jobs at once, each under its own lease (ours: ``max_jobs``; the
+        Rust server knows only single claims)."""
+        body = {
+            "worker_id": worker_id,
+            "labels": labels,
+            "lease_ttl_secs": lease_ttl_secs,
+            "max_jobs": max_jobs,
+        }
+        answer = self._json(self._send("POST", "/api/jobs/claim", body))
+        try:
+            return [
+                Claim(QueuedJob.from_json(item["job"]), Lease.from_json(item["lease"]))
+                for item in answer["jobs"]
+            ]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ServerUnavailable(f"unreadable claims {answer!r}: {error!r}") from None
+
     def heartbeat_lease(self, lease_id: str) -> None:
         self._send_on_lease(lease_id, "heartbeat", None)
 

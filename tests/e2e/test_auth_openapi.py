@@ -53,9 +53,12 @@ BODIES = {
     "workers_events": {"events": []},
     "workflows_create": {"id": "intruded", "name": "x", "on": "push", "jobs": {"a": {"run": "x"}}},
     "workflows_worker_register": {"worker_id": "intruder", "labels": []},
-    "workflows_job_claim": {"worker_id": "intruder", "labels": []},
+    "workflows_job_claim": {"worker_id": "intruder", "labels": [], "max_jobs": 5},
     "workflows_lease_fail": {"error": "x", "retryable": False},
     "workflows_lease_complete": {"outputs": {}},
+    "workflows_leases_complete": {
+        "completions": [{"lease_id": "00000000-0000-0000-0000-000000000000", "outputs": {}}]
+    },
     "workflows_lease_logs": {"chunks": []},
 }
 

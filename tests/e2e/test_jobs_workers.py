@@ -2,7 +2,8 @@
 scheduler sharing nothing but PostgreSQL, and jobs workers (``python -m workflows.worker``)
 talking to either server. A 200-job DAG over 3 workers with different labels runs each job
 exactly once; a worker SIGKILLed mid-job has its job retried by another, the DAG completes and
-the killed lease's late complete is refused (409); a mixed DAG's middle job is an agent run
+the killed lease's late complete is refused (409); a worker running four jobs at once
+(``--concurrency``) is SIGKILLed and all four are retried, four at once, by another; a mixed DAG's middle job is an agent run
 (a Celery executor runs it) whose values become outputs; a job's log streams over SSE."""
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class Split:
         self.api2, self.url2 = start_api_server("api2", self.env, logs)
         self.workers: list[Process] = []
 
-    def worker(self, name: str, labels: str, url: str) -> Process:
+    def worker(self, name: str, labels: str, url: str, *options: str) -> Process:
         argv = [sys.executable, "-m", "workflows.worker", "--server", url, "--labels", labels]
+        argv += options
         argv += ["--worker-id", name, "--lease-ttl", "2", "--heartbeat-interval", "0.5"]
         argv += [
             "--poll-interval",
@@ -172,6 +174,46 @@ def test_a_worker_killed_mid_job_has_its_job_retried_by_another_and_its_late_com
     )
     assert late.status_code == 409
     assert "lease" in late.json()["detail"]
+
+
+def test_a_worker_running_jobs_side_by_side_dies_and_another_takes_all_of_them_over(
+    split, tmp_path
+):
+    ledger, gate = tmp_path / "started.txt", tmp_path / "gate"
+    # Each attempt notes that it started, then waits for the gate: four lines of one attempt
+    # before the gate opens means four jobs ran at once on one worker.
+    wait = f'echo "$DURAGRAPH_JOB_ID $DURAGRAPH_ATTEMPT" >> {ledger}; until [ -e {gate} ]; do sleep 0.05; done'
+    jobs = {f"j{n}": {"run": wait, "labels": ["wide"], "retries": 1} for n in range(4)}
+    define(split.url1, "side-by-side", {**jobs, "after": {"needs": list(jobs), "run": "true"}})
+    concurrently = ("--concurrency", "4")
+    victim = split.worker("w-wide-victim", "wide", split.url1, *concurrently)
+    run_id = run(split.url1, "side-by-side")
+
+    def started(attempt: str) -> set[str]:
+        lines = ledger.read_text().splitlines() if ledger.exists() else []
+        return {line.split()[0] for line in lines if line.split()[1] == attempt}
+
+    wait_for(lambda: len(started("0")) == 4, timeout=60, what="four jobs at once on the victim")
+    tree = [
+        victim.popen.pid,
+        *(p.pid for p in psutil.Process(victim.popen.pid).children(recursive=True)),
+    ]
+    for pid in tree:  # the worker and its four jobs, as a machine that dies
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    victim.popen.wait()
+    split.worker("w-wide-rescuer", "wide", split.url2, *concurrently)
+    wait_for(lambda: len(started("1")) == 4, timeout=60, what="four retries at once")
+    gate.touch()
+    detail = finished(split.url2, "side-by-side", run_id, timeout=60)
+    assert detail["status"] == "success"
+    by_job = {job["job_id"]: job for job in detail["jobs"]}
+    for job_id in jobs:
+        assert (by_job[job_id]["attempt"], by_job[job_id]["worker_id"]) == (2, "w-wide-rescuer")
+    assert by_job["after"]["attempt"] == 1
+    assert sorted(ledger.read_text().splitlines()) == sorted(
+        f"{job_id} {attempt}" for job_id in jobs for attempt in "01"
+    ), "each job started once per attempt"
 
 
 def test_a_mixed_dag_whose_middle_job_is_an_agent_run_completes_with_its_values(split, tmp_path):

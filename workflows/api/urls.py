@@ -22,6 +22,7 @@ urlpatterns = [
     path("workers/register", views.WorkerRegisterApi.as_view()),
     path("workers/<str:worker_id>/heartbeat", views.WorkerHeartbeatApi.as_view()),
     path("jobs/claim", views.JobClaimApi.as_view()),
+    path("jobs/complete", views.LeasesCompleteApi.as_view()),
     path("jobs/<str:lease_id>/heartbeat", views.LeaseHeartbeatApi.as_view()),
     path("jobs/<str:lease_id>/complete", views.LeaseCompleteApi.as_view()),
     path("jobs/<str:lease_id>/fail", views.LeaseFailApi.as_view()),

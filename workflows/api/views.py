@@ -44,7 +44,8 @@ OBJECT = OpenApiResponse(response=build_object_type())
 OBJECTS = OpenApiResponse(response=build_array_type(build_object_type()))
 CLAIM = OpenApiResponse(
     response={**build_object_type(), "nullable": True},
-    description="`null` (nothing to do) or `{job, lease}`.",
+    description="`null` (nothing to do) or `{job, lease}`; with `max_jobs`, `{jobs: [{job, "
+    "lease}, ...]}` (up to that many, oldest first, possibly none).",
 )
 BOOLEAN = OpenApiResponse(response=build_basic_type(OpenApiTypes.BOOL))
 LOG_STREAM = OpenApiResponse(
@@ -76,6 +77,9 @@ class RegisterBody(api.Serializer):
 
 class ClaimBody(RegisterBody):
     lease_ttl_secs = serializers.FloatField(min_value=0.001, max_value=3600, required=False)
+    # Ours: up to this many jobs at once, answered as {"jobs": [...]} (workflow-graph's
+    # protocol claims one, answered as null or {job, lease}).
+    max_jobs = serializers.IntegerField(min_value=1, max_value=services.MAX_BATCH, required=False)
 
 
 class PrintedText(serializers.CharField):
@@ -93,6 +97,16 @@ class PrintedText(serializers.CharField):
 
 class CompleteBody(api.Serializer):
     outputs = serializers.DictField(child=PrintedText(), default=dict)
+
+
+class Completion(CompleteBody):
+    lease_id = serializers.UUIDField()
+
+
+class CompleteManyBody(api.Serializer):
+    completions = serializers.ListField(
+        child=Completion(), min_length=1, max_length=services.MAX_BATCH
+    )
 
 
 class FailBody(api.Serializer):
@@ -310,14 +324,18 @@ class JobClaimApi(APIView):
     def post(self, request: Request) -> HttpResponse | Response:
         """``null``, or ``{"job": QueuedJob, "lease": Lease}``."""
         body = validated(ClaimBody, request.data)
-        job = services.job_claim(
+        jobs = services.jobs_claim(
             worker_id=body["worker_id"],
             labels=body["labels"],
             ttl_seconds=body.get("lease_ttl_secs"),
+            limit=body.get("max_jobs", 1),
         )
-        if job is None:
+        claims = [{"job": wire.queued_job(job), "lease": wire.lease(job)} for job in jobs]
+        if "max_jobs" in body:
+            return Response({"jobs": claims})
+        if not claims:
             return HttpResponse(JSON_NULL, content_type="application/json")
-        return Response({"job": wire.queued_job(job), "lease": wire.lease(job)})
+        return Response(claims[0])
 
 
 class LeaseApi(APIView):
@@ -342,6 +360,36 @@ class LeaseCompleteApi(LeaseApi):
         body = validated(CompleteBody, request.data)
         services.job_complete(lease_id=self.lease_id(lease_id), outputs=body["outputs"])
         return Response({"lease_id": lease_id})
+
+
+class LeasesCompleteApi(APIView):
+    permission_classes = [HasWorkerScope]
+
+    @extend_schema(
+        operation_id="workflows_leases_complete",
+        request=CompleteManyBody,
+        responses=OpenApiResponse(
+            response=build_object_type(),
+            description="`{results: [...]}`, one per completion in order: `{lease_id, status: "
+            "200}`, or `{lease_id, status: 409, detail}` for a lease that is not current "
+            "(nothing written for it; the others complete).",
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        """Ours: complete many leases in one transaction (a worker running many jobs at once)."""
+        body = validated(CompleteManyBody, request.data)
+        completions = [(item["lease_id"], item["outputs"]) for item in body["completions"]]
+        refusals = services.jobs_complete(completions)
+        return Response(
+            {
+                "results": [
+                    {"lease_id": str(lease_id), "status": 200}
+                    if refusal is None
+                    else {"lease_id": str(lease_id), "status": 409, "detail": refusal.message}
+                    for (lease_id, _), refusal in zip(completions, refusals, strict=True)
+                ]
+            }
+        )
 
 
 class LeaseFailApi(LeaseApi):

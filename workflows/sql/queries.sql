@@ -1,11 +1,11 @@
--- claim_job --
--- Lease the oldest claimable job for a worker with %(labels)s to %(worker_id)s, in ONE
--- statement: pick it (queued, its backoff over, every label it requires among the worker's, a
--- shell job: agent jobs run on the server) with FOR UPDATE SKIP LOCKED, so concurrent claimers
--- take different jobs and none waits; mark it running under the new lease; append its
--- JobClaimed event (events_append_v1). The row and the payload are what workflows.domain.claim
--- and apply_job produce; the replay tests rebuild claimed jobs to prove it. Returns the job's
--- row, or none.
+-- claim_jobs --
+-- Lease up to %(limit)s of the oldest claimable jobs for a worker with %(labels)s to
+-- %(worker_id)s, in ONE statement: pick them (queued, their backoff over, every label they
+-- require among the worker's, shell jobs: agent jobs run on the server) with FOR UPDATE SKIP
+-- LOCKED, so concurrent claimers take different jobs and none waits; mark each running under a
+-- new lease of its own; append each one's JobClaimed event (events_append_v1). The rows and
+-- payloads are what workflows.domain.claim and apply_job produce; the replay tests rebuild
+-- claimed jobs to prove it. Returns the jobs' rows, oldest first, or none.
 WITH candidate AS (
     SELECT id
     FROM workflows_jobrun
@@ -15,12 +15,12 @@ WITH candidate AS (
       AND labels <@ ARRAY(SELECT jsonb_array_elements_text(%(labels)s::jsonb))
       AND agent IS NULL
     ORDER BY queued_at, id
-    LIMIT 1
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE workflows_jobrun j
     SET status = 'running',
-        lease_id = %(lease_id)s,
+        lease_id = gen_random_uuid(),
         lease_epoch = j.lease_epoch + 1,
         worker_id = %(worker_id)s,
         ttl_seconds = %(ttl_seconds)s,
@@ -50,38 +50,48 @@ WITH candidate AS (
     ) AS event_ids
     FROM claimed c
 )
-SELECT c.* FROM claimed c JOIN appended a ON a.id = c.id
+SELECT c.* FROM claimed c JOIN appended a ON a.id = c.id ORDER BY c.queued_at, c.id
 
--- complete_job --
--- End the attempt under lease %(lease_id)s with success, in ONE statement: lock the job's run
--- first (the lock order of workflows.services: run, then job), then the fence (the job's
--- current lease, running, not expired) sets the job's outcome and appends its JobSucceeded
--- event (events_append_v1), as workflows.domain.succeed and apply_job would. No row: the lease
--- is not current, and nothing was written (the service says why). Returns the run's row (it
--- is not changed here); the service then lets the scheduler decide in the same transaction.
-WITH run_lock AS (
+-- complete_jobs --
+-- End the attempts under leases %(lease_ids)s with success and %(outputs)s (one each), in ONE
+-- statement: lock their runs first, in run_id order (the lock order of workflows.services:
+-- runs, then jobs; sorted, so two batches never wait on each other in a circle), then the
+-- fence (each job's current lease, running, not expired) sets each job's outcome and appends
+-- its JobSucceeded event (events_append_v1), as workflows.domain.succeed and apply_job would.
+-- A lease that is not current gets no row and nothing is written for it (the service says
+-- why). Returns, per completed lease, the lease id and its run's row (not changed here); the
+-- service then lets the scheduler decide each run in the same transaction.
+WITH given AS (
+    SELECT * FROM unnest(%(lease_ids)s::uuid[], %(outputs)s::jsonb[]) AS g(lease_id, outputs)
+), run_lock AS (
     SELECT r.*
     FROM workflows_workflowrun r
-    WHERE r.run_id = (SELECT run_id FROM workflows_jobrun WHERE lease_id = %(lease_id)s)
+    WHERE r.run_id IN (
+        SELECT j.run_id FROM workflows_jobrun j JOIN given g ON g.lease_id = j.lease_id
+    )
+    ORDER BY r.run_id
     FOR UPDATE
 ), succeeded AS (
     UPDATE workflows_jobrun j
     SET status = 'success',
-        outputs = %(outputs)s::jsonb,
+        outputs = g.outputs,
         finished_at = %(now)s,
         lease_expires_at = NULL,
         version = j.version + 1,
         updated_at = %(now)s
-    -- an uncorrelated EXISTS is a one-time filter: the run is locked before the job
-    WHERE EXISTS (SELECT 1 FROM run_lock)
-      AND j.lease_id = %(lease_id)s
+    FROM given g
+    -- an uncorrelated subquery runs once, first, and reads every run: all are locked before
+    -- any job (EXISTS would stop at the first)
+    WHERE (SELECT count(*) FROM run_lock) > 0
+      AND j.lease_id = g.lease_id
       AND j.status = 'running'
       AND (j.lease_expires_at IS NULL OR j.lease_expires_at > %(now)s)
-    RETURNING j.id, j.run_id, j.workflow_id, j.job_id, j.version, j.lease_epoch
+    RETURNING j.id, j.run_id, j.workflow_id, j.job_id, j.version, j.lease_epoch, j.lease_id,
+              g.outputs
 ), appended AS (
     SELECT s.id, events_append_v1(
         %(stream_type)s, s.id, s.version::integer, ARRAY['JobSucceeded'],
-        ARRAY[jsonb_build_object('lease_epoch', s.lease_epoch, 'outputs', %(outputs)s::jsonb)],
+        ARRAY[jsonb_build_object('lease_epoch', s.lease_epoch, 'outputs', s.outputs)],
         %(metadata)s::jsonb,
         replace(replace(replace(%(subject)s, '{workflow_id}', s.workflow_id),
                         '{run_id}', s.run_id::text), '{job_id}', s.job_id),
@@ -89,7 +99,8 @@ WITH run_lock AS (
     ) AS event_ids
     FROM succeeded s
 )
-SELECT r.* FROM run_lock r JOIN succeeded s ON s.run_id = r.run_id JOIN appended a ON a.id = s.id
+SELECT s.lease_id AS completed_lease_id, r.*
+FROM run_lock r JOIN succeeded s ON s.run_id = r.run_id JOIN appended a ON a.id = s.id
 
 -- settle_jobs --
 -- A run's jobs as its scheduler sees them (workflows.services._settle): each one's status and

@@ -184,3 +184,70 @@ def test_what_a_program_prints_is_kept_whatever_its_bytes_and_labels_are_printab
     assert failed.status_code == 200
     log = api.get("/api/workflows/bytes/jobs/a/logs").json()
     assert [c["data"] for c in log] == ["nul\ufffd here"]
+
+
+def test_a_worker_claims_and_completes_many_jobs_per_call(api):
+    jobs = [
+        {**RUNTIME_BODY["jobs"][1], "id": f"j{n}", "depends_on": [], "command": "true"}
+        for n in range(3)
+    ]
+    workflow_id = api.post("/api/workflows", {**RUNTIME_BODY, "jobs": jobs}, format="json").json()[
+        "id"
+    ]
+    api.post(f"/api/workflows/{workflow_id}/run")
+    claim = {"worker_id": "w1", "labels": [], "max_jobs": 2}
+    first = api.post("/api/jobs/claim", claim, format="json").json()["jobs"]
+    assert len(first) == 2 and all(c["lease"]["worker_id"] == "w1" for c in first)
+    rest = api.post("/api/jobs/claim", {**claim, "max_jobs": 100}, format="json").json()
+    assert len(rest["jobs"]) == 1
+    assert api.post("/api/jobs/claim", claim, format="json").json() == {"jobs": []}
+    leases = [c["lease"]["lease_id"] for c in first + rest["jobs"]]
+    api.post(f"/api/jobs/{leases[2]}/complete", {"outputs": {}}, format="json")
+    completions = [{"lease_id": lease, "outputs": {"n": str(n)}} for n, lease in enumerate(leases)]
+    answer = api.post("/api/jobs/complete", {"completions": completions}, format="json")
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [(r["lease_id"], r["status"]) for r in results] == list(
+        zip(leases, [200, 200, 409], strict=True)
+    )
+    assert "lease" in results[2]["detail"], "already completed by its own call"
+    status = api.get(f"/api/workflows/{workflow_id}/status").json()
+    assert {j["id"]: j["status"] for j in status["jobs"]} == dict.fromkeys(
+        ("j0", "j1", "j2"), "success"
+    )
+    runs = api.get(f"/api/workflows/{workflow_id}/runs").json()
+    assert [run["status"] for run in runs] == ["success"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "completions"),
+        ({"completions": []}, "completions"),
+        ({"completions": [{"outputs": {}}]}, "lease_id"),
+        ({"completions": [{"lease_id": "nope"}]}, "lease_id"),
+        (
+            {"completions": [{"lease_id": "00000000-0000-0000-0000-000000000000", "outputs": 3}]},
+            "outputs",
+        ),
+        (
+            {"completions": [{"lease_id": "00000000-0000-0000-0000-000000000000"}] * 101},
+            "completions",
+        ),
+        (
+            {"completions": [{"lease_id": "00000000-0000-0000-0000-000000000000"}] * 2},
+            "once per call",
+        ),
+    ],
+    ids=["missing", "empty", "no lease", "bad lease", "outputs a number", "too many", "twice"],
+)
+def test_bad_batch_completions_are_422_naming_the_field(api, body, field):
+    refused = api.post("/api/jobs/complete", body, format="json")
+    assert refused.status_code == 422 and field in refused.json()["detail"], refused.content
+
+
+@pytest.mark.parametrize("max_jobs", [0, 101, "many", None])
+def test_a_bad_max_jobs_is_422(api, max_jobs):
+    body = {"worker_id": "w1", "labels": [], "max_jobs": max_jobs}
+    refused = api.post("/api/jobs/claim", body, format="json")
+    assert refused.status_code == 422 and "max_jobs" in refused.json()["detail"], refused.content

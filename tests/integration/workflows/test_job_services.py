@@ -6,12 +6,14 @@ races with late calls, and every aggregate replayable from its events."""
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from duragraph_site.errors import InvalidInput
 from events import projections, store
 from runs.frames import Cursor
 from workflows import definitions, domain, services
@@ -376,6 +378,106 @@ def test_concurrent_workers_claim_each_job_exactly_once():
         thread.join()
     assert sorted(claimed) == sorted(f"j{n}" for n in range(40))
     assert len(set(claimed)) == 40
+
+
+def wide(workflow_id: str, width: int) -> str:
+    jobs = "\n".join(f"  j{n}: {{run: 'true'}}" for n in range(width))
+    return define(f"name: Wide\non: push\njobs:\n{jobs}\n", workflow_id)
+
+
+def test_a_batch_claim_leases_the_oldest_jobs_each_under_its_own_lease():
+    first = services.workflow_run_start(workflow_id=wide("first", 3)).run.run_id
+    second = services.workflow_run_start(workflow_id=wide("second", 3)).run.run_id
+    claimed = services.jobs_claim(worker_id="w1", labels=[], ttl_seconds=30.0, limit=4)
+    assert [job.run_id for job in claimed] == [first] * 3 + [second], "oldest first"
+    assert len({job.lease_id for job in claimed}) == 4 and all(j.lease_id for j in claimed)
+    assert {job.status for job in claimed} == {domain.JobStatus.RUNNING}
+    rest = services.jobs_claim(worker_id="w2", labels=[], limit=100)
+    assert len(rest) == 2 and services.jobs_claim(worker_id="w2", labels=[], limit=5) == []
+    for job in claimed + rest:
+        replayed = projections.replay(domain.JOB_STREAM, job.id)
+        assert replayed.differences == {}, job.job_id
+    for limit in (0, -1, 101):
+        with pytest.raises(InvalidInput, match="max_jobs"):
+            services.jobs_claim(worker_id="w1", labels=[], limit=limit)
+
+
+def test_a_batch_completion_completes_what_it_may_and_says_why_not_for_the_rest():
+    diamond = services.workflow_run_start(workflow_id=define(DIAMOND)).run.run_id
+    other = services.workflow_run_start(workflow_id=wide("other", 2)).run.run_id
+    a, j0, j1 = services.jobs_claim(worker_id="w1", labels=[], limit=3)
+    services.job_cancel(run_id=other, job_id=j1.job_id)  # its lease is no longer current
+    stale = uuid.uuid4()
+    refusals = services.jobs_complete(
+        [(j0.lease_id, {"n": 1}), (stale, {}), (a.lease_id, {"sha": "abc"}), (j1.lease_id, {})]
+    )
+    assert refusals[0] is None and refusals[2] is None
+    assert isinstance(refusals[1], domain.LeaseLost) and str(stale) in str(refusals[1])
+    assert isinstance(refusals[3], domain.LeaseLost) and "cancel" in str(refusals[3])
+    assert statuses(diamond) == {"a": "success", "b": "queued", "c": "queued", "d": "waiting"}
+    assert statuses(other) == {j0.job_id: "success", j1.job_id: "cancelled"}
+    assert WorkflowRun.objects.get(run_id=other).status == "cancelled", "each run decided"
+    assert JobRun.objects.get(run_id=other, job_id=j0.job_id).outputs == {"n": "1"}
+    for run_id in (diamond, other):
+        assert projections.replay(domain.RUN_STREAM, run_id).differences == {}
+        for job in JobRun.objects.filter(run_id=run_id):
+            assert projections.replay(domain.JOB_STREAM, job.id).differences == {}
+
+
+@pytest.mark.parametrize(
+    "completions, message",
+    [
+        ([], "completions: from 1 to 100"),
+        ([(uuid.uuid4(), {})] * 2, "a lease may be completed once per call"),
+        ([(None, {}), (None, ["not", "an", "object"])], r"completions\[1\].outputs"),
+    ],
+    ids=["empty", "a lease twice", "outputs not an object"],
+)
+def test_a_bad_batch_completion_is_refused_whole_and_changes_nothing(completions, message):
+    run_id = services.workflow_run_start(workflow_id=wide("bad", 2)).run.run_id
+    jobs = services.jobs_claim(worker_id="w1", labels=[], limit=2)
+    completions = [
+        (lease_id or job.lease_id, outputs)
+        for (lease_id, outputs), job in zip(completions, jobs, strict=False)
+    ] + completions[len(jobs) :]
+    before = store.load(jobs[0].id)
+    with pytest.raises(InvalidInput, match=message):
+        services.jobs_complete(completions)
+    assert statuses(run_id) == {"j0": "running", "j1": "running"}
+    assert store.load(jobs[0].id) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_over_the_same_runs_in_opposite_orders_never_deadlock():
+    """Runs are locked in run_id order whatever the batch's order: two workers completing jobs
+    of the same runs, listed the other way round, both finish (a deadlock would fail one)."""
+    runs = [services.workflow_run_start(workflow_id=wide(f"w{n}", 20)).run.run_id for n in range(2)]
+    jobs = services.jobs_claim(worker_id="w", labels=[], limit=40)
+    halves = {0: [], 1: []}
+    for index, job in enumerate(jobs):  # each half has jobs of both runs
+        halves[index % 2].append(job)
+    refusals: list = []
+    start = threading.Barrier(2)
+
+    def complete(batch) -> None:
+        try:
+            start.wait()
+            for _ in range(5):  # the batch again and again: later calls are refused, not stuck
+                refusals.append(services.jobs_complete([(j.lease_id, {}) for j in batch]))
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=complete, args=(halves[0],)),
+        threading.Thread(target=complete, args=(list(reversed(halves[1])),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(refusals) == 10, "no call failed"
+    assert sum(outcome is None for batch in refusals for outcome in batch) == 40
+    assert {WorkflowRun.objects.get(run_id=run_id).status for run_id in runs} == {"success"}
 
 
 MIXED = """

@@ -371,6 +371,12 @@ class StandIn:
             return scripted
         if path == "/api/jobs/claim":
             with self.changed:
+                if "max_jobs" in body:  # ours: a batch
+                    batch, self.jobs[:] = (
+                        self.jobs[: body["max_jobs"]],
+                        self.jobs[body["max_jobs"] :],
+                    )
+                    return 200, {"jobs": batch}
                 return 200, (self.jobs.pop(0) if self.jobs else None)
         if path.endswith("/cancelled"):
             return 200, False
@@ -399,6 +405,7 @@ def stand_in() -> Iterator[StandIn]:
 
 def _job(command: str, **extra: Any) -> dict[str, Any]:
     job_id = extra.pop("job_id", "build")
+    lease_id = extra.pop("lease_id", "lease-1")
     return {
         "job": {
             "job_id": job_id,
@@ -414,7 +421,7 @@ def _job(command: str, **extra: Any) -> dict[str, Any]:
             **extra,
         },
         "lease": {
-            "lease_id": "lease-1",
+            "lease_id": lease_id,
             "job_id": job_id,
             "workflow_id": "wf-1",
             "worker_id": "w1",
@@ -659,6 +666,62 @@ def test_stop_lets_the_job_in_hand_finish_and_claims_nothing_more(stand_in, tmp_
     assert len(stand_in.jobs) == 1  # the second job was never claimed
 
 
+def _started_worker(stand_in: StandIn, **overrides: Any) -> tuple[Worker, threading.Thread]:
+    worker = Worker(_config(stand_in, once=False, **overrides))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    return worker, thread
+
+
+def test_with_concurrency_jobs_run_side_by_side_claimed_in_one_call(stand_in, tmp_path):
+    # Each job waits until all three have started: they finish only if they run at once.
+    wait_for_all = f'touch {tmp_path}/"$DURAGRAPH_JOB_ID"; until [ $(ls {tmp_path} | wc -l) -ge 3 ]; do sleep 0.02; done'
+    for n in range(3):
+        stand_in.jobs.append(_job(wait_for_all, job_id=f"j{n}", lease_id=f"lease-{n}"))
+    worker, thread = _started_worker(stand_in, concurrency=3)
+    try:
+        stand_in.wait_for(lambda: len(stand_in.posts("/complete")) == 3)
+    finally:
+        worker.stop()
+        thread.join(WAIT)
+    assert not thread.is_alive() and worker.jobs_run == 3
+    claims = stand_in.posts("/api/jobs/claim")
+    assert claims[0]["body"]["max_jobs"] == 3, "every free slot in one claim"
+    assert all(claim["body"]["max_jobs"] >= 1 for claim in claims)
+    completed = sorted(r["path"] for r in stand_in.posts("/complete"))
+    assert completed == [f"/api/jobs/lease-{n}/complete" for n in range(3)]
+
+
+def test_with_concurrency_a_worker_claims_no_more_than_its_free_slots(stand_in, tmp_path):
+    gate = tmp_path / "gate"
+    for n in range(3):
+        command = f"echo started; while [ ! -e {gate} ]; do sleep 0.02; done"
+        stand_in.jobs.append(_job(command, job_id=f"j{n}", lease_id=f"lease-{n}"))
+    worker, thread = _started_worker(stand_in, concurrency=2, poll_interval=0.05)
+    try:
+        stand_in.wait_for(lambda: stand_in.log_lines().count("started") == 2)
+        assert len(stand_in.jobs) == 1, "two slots, two jobs taken"
+        gate.touch()
+        stand_in.wait_for(lambda: len(stand_in.posts("/complete")) == 3)
+    finally:
+        worker.stop()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert [c["body"]["max_jobs"] for c in stand_in.posts("/api/jobs/claim")][0] == 2
+
+
+def test_force_stop_ends_every_job_in_hand(stand_in):
+    for n in range(2):
+        stand_in.jobs.append(_job("echo started; sleep 60", job_id=f"j{n}", lease_id=f"lease-{n}"))
+    worker, thread = _started_worker(stand_in, concurrency=2)
+    stand_in.wait_for(lambda: stand_in.log_lines().count("started") == 2)
+    worker.force_stop()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    fails = sorted((r["path"], r["body"]["error"]) for r in stand_in.posts("/fail"))
+    assert fails == [(f"/api/jobs/lease-{n}/fail", "worker stopped") for n in range(2)]
+
+
 def test_once_with_nothing_to_do_exits(stand_in):
     assert Worker(_config(stand_in)).run() == 0
     assert [r["path"] for r in stand_in.requests] == ["/api/workers/register", "/api/jobs/claim"]
@@ -767,6 +830,15 @@ def test_the_flags_and_environment_make_the_config():
     assert (config.labels, config.worker_id, config.heartbeat_every) == (("x",), "me", 1.0)
     with pytest.raises(ValueError, match="lease_ttl"):
         WorkerConfig(lease_ttl=0)
+    assert config.concurrency == 1
+    parser = argparse.ArgumentParser()
+    worker_module.add_arguments(parser, environ={"WORKER_CONCURRENCY": "8"})
+    assert worker_module.config_from_options(vars(parser.parse_args([]))).concurrency == 8
+    options = vars(parser.parse_args(["--concurrency", "3"]))
+    assert worker_module.config_from_options(options).concurrency == 3
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match="concurrency"):
+            WorkerConfig(concurrency=bad)
 
 
 def test_manage_py_jobs_worker_runs_the_same_worker(stand_in):
