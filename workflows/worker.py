@@ -12,7 +12,8 @@ finishes the job in hand before exiting (a second signal ends it at once).
 Threads: the main one claims and supervises the job; beside it, a worker heartbeat for the
 worker's life and, per job, a lease heartbeat, a cancel poller and a log shipper. With
 ``--concurrency N`` it runs up to N jobs at once, each on a thread of its own, claiming as many
-as it has free slots in one call (our server's ``max_jobs``; the Rust server claims one). The server
+as it has free slots in one call (our server's ``max_jobs``; the Rust server claims one) and
+completing the jobs that end together in one call (:class:`Completer`). The server
 hiccuping (5xx, refused connections) is logged and retried with backoff, never fatal.
 No Django here, so the console script runs on any machine with ``httpx``.
 """
@@ -209,6 +210,64 @@ class AbortCause(enum.Enum):
     WORKER_STOPPED = "worker stopped"
 
 
+# -- completions, coalesced ----------------------------------------------------------------------
+_DONE = object()
+
+
+@dataclass
+class _Completion:
+    lease_id: str
+    outputs: dict[str, str]
+    #: None while unsent; then _DONE, or the exception its sender met (LeaseGone, unavailable).
+    outcome: object = None
+
+
+class Completer:
+    """Sends the completions of jobs that end at about the same time in one call
+    (``POST /api/jobs/complete``) instead of one each. Nothing waits to fill a batch: the first
+    completion with no call in flight sends at once, with whatever is pending; those arriving
+    meanwhile ride along with the next call. :meth:`complete` blocks until its own answer and
+    raises as :meth:`JobsClient.complete` would, so the caller's retries are unchanged."""
+
+    def __init__(self, client: JobsClient, *, batch: int = MAX_CONCURRENCY) -> None:
+        self.client = client
+        self.batch = batch
+        self._changed = threading.Condition()
+        self._pending: list[_Completion] = []
+        self._sending = False
+
+    def complete(self, lease_id: str, *, outputs: dict[str, str]) -> None:
+        mine = _Completion(lease_id, outputs)
+        with self._changed:
+            self._pending.append(mine)
+            while mine.outcome is None:
+                if self._sending:
+                    self._changed.wait()
+                    continue
+                batch, self._pending = self._pending[: self.batch], self._pending[self.batch :]
+                self._sending = True
+                self._changed.release()  # others queue up while this call is in flight
+                try:
+                    outcomes = self._send(batch)
+                finally:
+                    self._changed.acquire()
+                    self._sending = False
+                    self._changed.notify_all()
+                for completion, outcome in zip(batch, outcomes, strict=True):
+                    completion.outcome = outcome
+        if isinstance(mine.outcome, Exception):
+            raise mine.outcome
+
+    def _send(self, batch: list[_Completion]) -> list[object]:
+        try:
+            refusals = self.client.complete_many([(c.lease_id, c.outputs) for c in batch])
+        except ServerUnavailable as error:
+            return [error] * len(batch)
+        except Exception as error:  # noqa: BLE001 - every waiter must get an answer
+            return [ServerUnavailable(repr(error))] * len(batch)
+        return [_DONE if refusal is None else refusal for refusal in refusals]
+
+
 # -- one job --------------------------------------------------------------------------------------
 class JobAttempt:
     """One claimed job under its lease: runs it (a :class:`JobProcess`), keeps the lease alive,
@@ -221,9 +280,11 @@ class JobAttempt:
         client: JobsClient,
         config: WorkerConfig,
         base_env: Mapping[str, str] = os.environ,
+        completer: Completer | None = None,
     ) -> None:
         self.job, self.lease = claim.job, claim.lease
         self.client, self.config, self.base_env = client, config, base_env
+        self.completer = completer
         self.logs = LogBuffer(
             workflow_id=self.job.workflow_id, job_id=self.job.job_id, attempt=self.job.attempt
         )
@@ -371,8 +432,9 @@ class JobAttempt:
         if ended.timed_out:
             return self._fail(lease_id, f"timed out after {self.job.timeout_secs:g} s", True)
         if ended.returncode == 0:
+            complete = self.completer.complete if self.completer else self.client.complete
             return (
-                lambda: self.client.complete(lease_id, outputs=ended.outputs),
+                lambda: complete(lease_id, outputs=ended.outputs),
                 f"completed with {len(ended.outputs)} output(s)",
             )
         return self._fail(lease_id, ended.failure_message(), True, code=ended.returncode)
@@ -409,6 +471,8 @@ class Worker:
     ) -> None:
         self.config = config
         self.client = client or JobsClient(config.server_url, api_key=config.api_key)
+        #: Jobs side by side end side by side: their completions share calls.
+        self.completer = Completer(self.client) if config.concurrency > 1 else None
         self.base_env = base_env
         self.stopping = threading.Event()
         self.forced = threading.Event()
@@ -557,7 +621,13 @@ class Worker:
         return stopped
 
     def run_job(self, claim: Claim) -> ProcessExit | None:
-        attempt = JobAttempt(claim, client=self.client, config=self.config, base_env=self.base_env)
+        attempt = JobAttempt(
+            claim,
+            client=self.client,
+            config=self.config,
+            base_env=self.base_env,
+            completer=self.completer,
+        )
         lease_id = claim.lease.lease_id
         with self._slots:
             self.running[lease_id] = attempt

@@ -8,6 +8,7 @@ worker's decisions (:mod:`workflows.worker`). No Django here: the worker runs an
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -169,6 +170,24 @@ class JobsClient:
 
     def complete(self, lease_id: str, *, outputs: dict[str, str]) -> None:
         self._send_on_lease(lease_id, "complete", {"outputs": outputs})
+
+    def complete_many(
+        self, completions: Sequence[tuple[str, dict[str, str]]]
+    ) -> list[LeaseGone | None]:
+        """Complete many leases in one call (ours); per lease, in order: None, or why it was
+        refused (the others completed)."""
+        body = {"completions": [{"lease_id": lease, "outputs": out} for lease, out in completions]}
+        answer = self._json(self._send("POST", "/api/jobs/complete", body))
+        try:
+            results = answer["results"]
+            if [result["lease_id"] for result in results] != [lease for lease, _ in completions]:
+                raise ValueError("not one result per lease, in order")
+            return [
+                None if result["status"] == 200 else LeaseGone(result.get("detail", "lease gone"))
+                for result in results
+            ]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ServerUnavailable(f"unreadable completions {answer!r}: {error!r}") from None
 
     def fail(self, lease_id: str, *, error: str, retryable: bool) -> None:
         self._send_on_lease(lease_id, "fail", {"error": error, "retryable": retryable})

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +27,7 @@ import psutil
 import pytest
 
 from workflows import worker as worker_module
-from workflows.worker import JobAttempt, Worker, WorkerConfig
+from workflows.worker import Completer, JobAttempt, Worker, WorkerConfig
 from workflows.worker_client import (
     Claim,
     JobsClient,
@@ -378,6 +379,10 @@ class StandIn:
                     )
                     return 200, {"jobs": batch}
                 return 200, (self.jobs.pop(0) if self.jobs else None)
+        if path == "/api/jobs/complete":  # ours: a batch
+            return 200, {
+                "results": [{"lease_id": c["lease_id"], "status": 200} for c in body["completions"]]
+            }
         if path.endswith("/cancelled"):
             return 200, False
         return 200, {}
@@ -519,6 +524,32 @@ def test_the_client_tells_a_gone_lease_from_an_unavailable_server(stand_in):
         client.claim(worker_id="w1", labels=[], lease_ttl_secs=30)
     with pytest.raises(ServerUnavailable):
         client.complete("lease-2", outputs={})  # a 500 is not a verdict on the lease
+    client.close()
+
+
+def test_the_clients_batched_calls_of_ours(stand_in):
+    stand_in.jobs += [_job("true", job_id=f"j{n}", lease_id=f"lease-{n}") for n in range(3)]
+    client = JobsClient(stand_in.url)
+    claims = client.claim_many(worker_id="w1", labels=[], lease_ttl_secs=30, max_jobs=2)
+    assert [claim.lease.lease_id for claim in claims] == ["lease-0", "lease-1"]
+    assert stand_in.posts("/claim")[-1]["body"]["max_jobs"] == 2
+    stand_in.script = lambda method, path, body: (
+        (200, {"results": [{"lease_id": "a", "status": 200}, {"lease_id": "b", "status": 409}]})
+        if path == "/api/jobs/complete"
+        else None
+    )
+    done, gone = client.complete_many([("a", {"k": "v"}), ("b", {})])
+    assert done is None and isinstance(gone, LeaseGone)
+    assert stand_in.posts("/api/jobs/complete")[-1]["body"] == {
+        "completions": [{"lease_id": "a", "outputs": {"k": "v"}}, {"lease_id": "b", "outputs": {}}]
+    }
+    with pytest.raises(ServerUnavailable, match="one result per lease"):
+        client.complete_many([("b", {}), ("a", {})])  # answered for other leases, or out of order
+    stand_in.script = lambda method, path, body: (500, "oops")
+    with pytest.raises(ServerUnavailable):
+        client.complete_many([("a", {})])
+    with pytest.raises(ServerUnavailable):
+        client.claim_many(worker_id="w1", labels=[], lease_ttl_secs=30, max_jobs=2)
     client.close()
 
 
@@ -666,6 +697,10 @@ def test_stop_lets_the_job_in_hand_finish_and_claims_nothing_more(stand_in, tmp_
     assert len(stand_in.jobs) == 1  # the second job was never claimed
 
 
+def completed_leases(stand_in: StandIn) -> list[str]:
+    return [c["lease_id"] for r in stand_in.posts("/complete") for c in r["body"]["completions"]]
+
+
 def _started_worker(stand_in: StandIn, **overrides: Any) -> tuple[Worker, threading.Thread]:
     worker = Worker(_config(stand_in, once=False, **overrides))
     thread = threading.Thread(target=worker.run)
@@ -680,7 +715,7 @@ def test_with_concurrency_jobs_run_side_by_side_claimed_in_one_call(stand_in, tm
         stand_in.jobs.append(_job(wait_for_all, job_id=f"j{n}", lease_id=f"lease-{n}"))
     worker, thread = _started_worker(stand_in, concurrency=3)
     try:
-        stand_in.wait_for(lambda: len(stand_in.posts("/complete")) == 3)
+        stand_in.wait_for(lambda: len(completed_leases(stand_in)) == 3)
     finally:
         worker.stop()
         thread.join(WAIT)
@@ -688,8 +723,9 @@ def test_with_concurrency_jobs_run_side_by_side_claimed_in_one_call(stand_in, tm
     claims = stand_in.posts("/api/jobs/claim")
     assert claims[0]["body"]["max_jobs"] == 3, "every free slot in one claim"
     assert all(claim["body"]["max_jobs"] >= 1 for claim in claims)
-    completed = sorted(r["path"] for r in stand_in.posts("/complete"))
-    assert completed == [f"/api/jobs/lease-{n}/complete" for n in range(3)]
+    calls = stand_in.posts("/complete")
+    assert {call["path"] for call in calls} == {"/api/jobs/complete"}, "ours, batched"
+    assert sorted(completed_leases(stand_in)) == [f"lease-{n}" for n in range(3)]
 
 
 def test_with_concurrency_a_worker_claims_no_more_than_its_free_slots(stand_in, tmp_path):
@@ -702,7 +738,7 @@ def test_with_concurrency_a_worker_claims_no_more_than_its_free_slots(stand_in, 
         stand_in.wait_for(lambda: stand_in.log_lines().count("started") == 2)
         assert len(stand_in.jobs) == 1, "two slots, two jobs taken"
         gate.touch()
-        stand_in.wait_for(lambda: len(stand_in.posts("/complete")) == 3)
+        stand_in.wait_for(lambda: len(completed_leases(stand_in)) == 3)
     finally:
         worker.stop()
         thread.join(WAIT)
@@ -720,6 +756,71 @@ def test_force_stop_ends_every_job_in_hand(stand_in):
     assert not thread.is_alive()
     fails = sorted((r["path"], r["body"]["error"]) for r in stand_in.posts("/fail"))
     assert fails == [(f"/api/jobs/lease-{n}/fail", "worker stopped") for n in range(2)]
+
+
+class _HeldClient:
+    """complete_many holds its first call until *hold* completions queue behind it."""
+
+    def __init__(self, completer_of: Callable[[], Completer], hold: int) -> None:
+        self.completer_of, self.hold = completer_of, hold
+        self.batches: list[list[str]] = []
+        self.refuse: set[str] = set()
+        self.unavailable = False
+
+    def complete_many(self, completions):
+        if not self.batches:
+            deadline = time.monotonic() + WAIT
+            while len(self.completer_of()._pending) < self.hold:
+                assert time.monotonic() < deadline, "the others never queued"
+                time.sleep(0.001)
+        self.batches.append([lease for lease, _ in completions])
+        if self.unavailable:
+            raise ServerUnavailable("down")
+        return [LeaseGone("gone") if lease in self.refuse else None for lease, _ in completions]
+
+
+def _complete_side_by_side(completer: Completer, leases: list[str]) -> dict[str, object]:
+    outcomes: dict[str, object] = {}
+
+    def complete(lease: str) -> None:
+        try:
+            completer.complete(lease, outputs={"lease": lease})
+            outcomes[lease] = "done"
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test reads
+            outcomes[lease] = error
+
+    threads = [threading.Thread(target=complete, args=(lease,)) for lease in leases]
+    threads[0].start()
+    deadline = time.monotonic() + WAIT
+    while not completer._sending:  # the first call is in flight (held) before others come
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    return outcomes
+
+
+def test_completions_arriving_during_a_call_share_the_next_one():
+    client = _HeldClient(lambda: completer, hold=3)
+    completer = Completer(client)
+    client.refuse = {"c"}
+    outcomes = _complete_side_by_side(completer, ["a", "b", "c", "d"])
+    assert client.batches[0] == ["a"] and sorted(client.batches[1]) == ["b", "c", "d"]
+    assert len(client.batches) == 2, "nothing waits to fill a batch; four calls became two"
+    assert [outcomes[lease] for lease in "abd"] == ["done"] * 3
+    assert isinstance(outcomes["c"], LeaseGone), "one refusal, for its own lease only"
+
+
+def test_a_failed_call_fails_every_completion_it_carried_and_none_is_lost():
+    client = _HeldClient(lambda: completer, hold=2)
+    completer = Completer(client, batch=2)
+    client.unavailable = True
+    outcomes = _complete_side_by_side(completer, ["a", "b", "c"])
+    assert client.batches[0] == ["a"] and sorted(client.batches[1]) == ["b", "c"]
+    assert all(isinstance(outcome, ServerUnavailable) for outcome in outcomes.values())
+    assert completer._pending == [] and not completer._sending
 
 
 def test_once_with_nothing_to_do_exits(stand_in):
