@@ -6,11 +6,12 @@ races with late calls, and every aggregate replayable from its events."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from duragraph_site.errors import InvalidInput
@@ -450,33 +451,35 @@ def test_a_bad_batch_completion_is_refused_whole_and_changes_nothing(completions
 @pytest.mark.django_db(transaction=True)
 def test_batches_over_the_same_runs_in_opposite_orders_never_deadlock():
     """Runs are locked in run_id order whatever the batch's order: two workers completing jobs
-    of the same runs, listed the other way round, both finish (a deadlock would fail one)."""
-    runs = [services.workflow_run_start(workflow_id=wide(f"w{n}", 20)).run.run_id for n in range(2)]
-    jobs = services.jobs_claim(worker_id="w", labels=[], limit=40)
-    halves = {0: [], 1: []}
-    for index, job in enumerate(jobs):  # each half has jobs of both runs
-        halves[index % 2].append(job)
-    refusals: list = []
+    of the same two runs, listed the other way round, again and again (each call locks both
+    runs, even once its leases are spent), never wait on each other in a circle. PostgreSQL
+    would end one of them with a deadlock error."""
+    runs = [services.workflow_run_start(workflow_id=wide(f"w{n}", 2)).run.run_id for n in range(2)]
+    jobs = services.jobs_claim(worker_id="w", labels=[], limit=4)
+    by_run = [[job for job in jobs if job.run_id == run_id] for run_id in runs]
+    batches = [[by_run[0][0], by_run[1][0]], [by_run[1][1], by_run[0][1]]]
+    errors: list[BaseException] = []
     start = threading.Barrier(2)
 
     def complete(batch) -> None:
         try:
-            start.wait()
-            for _ in range(5):  # the batch again and again: later calls are refused, not stuck
-                refusals.append(services.jobs_complete([(j.lease_id, {}) for j in batch]))
+            for _ in range(30):
+                start.wait()
+                with transaction.atomic():
+                    services.jobs_complete([(job.lease_id, {}) for job in batch])
+                    time.sleep(0.01)  # holding the runs' locks: the other call must wait
+        except BaseException as error:  # noqa: BLE001 - the test reads it
+            errors.append(error)
+            start.abort()
         finally:
             connection.close()
 
-    threads = [
-        threading.Thread(target=complete, args=(halves[0],)),
-        threading.Thread(target=complete, args=(list(reversed(halves[1])),)),
-    ]
+    threads = [threading.Thread(target=complete, args=(batch,)) for batch in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(refusals) == 10, "no call failed"
-    assert sum(outcome is None for batch in refusals for outcome in batch) == 40
+    assert errors == []
     assert {WorkflowRun.objects.get(run_id=run_id).status for run_id in runs} == {"success"}
 
 
