@@ -113,6 +113,8 @@ def job_log(job_run_id: uuid.UUID, workflow_id: str, job_id: str) -> list[dict[s
 
 
 def log_chunk(workflow_id: str, job_id: str, attempt: int, chunk: dict[str, Any]) -> dict:
+    """A stored chunk on the wire; its ``attempt`` counts from 0, as the job's on these routes
+    (workflow-graph's), though the events count from 1."""
     return {
         "workflow_id": workflow_id,
         "job_id": job_id,
@@ -120,5 +122,5 @@ def log_chunk(workflow_id: str, job_id: str, attempt: int, chunk: dict[str, Any]
         "data": chunk["data"],
         "timestamp_ms": chunk.get("timestamp_ms"),
         "stream": chunk["stream"],
-        "attempt": attempt,
+        "attempt": attempt - 1,
     }

@@ -282,10 +282,10 @@ def test_log_pushes_are_kept_under_the_lease():
     assert services.job_log(lease_id=a.lease_id, chunks=chunks) == 3
     log = selectors.job_log(a.id, "ci", "a")
     assert [(c["sequence"], c["data"], c["attempt"]) for c in log] == [
-        (0, "line 0", 1),
-        (1, "line 1", 1),
-        (2, "line 2", 1),
-    ]
+        (0, "line 0", 0),
+        (1, "line 1", 0),
+        (2, "line 2", 0),
+    ], "the first attempt, counted from 0 as the job's on workflow-graph's routes"
     with pytest.raises(services.InvalidInput):
         services.job_log(lease_id=a.lease_id, chunks=[{"data": 3}])
 
