@@ -105,10 +105,13 @@ def cron_create(
     _validate_schedule(schedule)
     tz_name = tz_name or "UTC"
     now = timezone.now()
-    owner = Assistant.objects.filter(assistant_id=assistant_id).values_list("tenant", flat=True)
-    assistant_tenant = owner.first()
+    owner = Assistant.objects.filter(assistant_id=assistant_id).values_list("tenant", "graph_id")
+    assistant_tenant, graph_id = owner.first() or (None, None)
     if assistant_tenant is None or not assistant_domain.visible_to(assistant_tenant, scope):
         raise NotFound(f"Assistant {assistant_id} not found")
+    # Its runs would be refused at every tick: refuse the cron now.
+    request = payloads.build(dict(payload), stateless=thread_id is None)
+    run_services.refuse_what_remote_workers_ignore(graph_id, request.kwargs)
     if thread_id is not None:
         threads = Thread.objects.filter(thread_id=thread_id)
         if scope is not None:

@@ -292,6 +292,27 @@ def create(
     ]
 
 
+#: What a run may ask for that the DuraGraph worker protocol cannot carry: a remote worker
+#: starts every run at its graph's entry with the input alone, and pauses only at its human
+#: nodes (docs/remote-workers.md). Its context and config do travel, in the task's ``config``.
+REMOTE_UNSUPPORTED = ("interrupt_before", "interrupt_after", "checkpoint_id", "command.goto")
+
+
+def remote_unsupported(kwargs: Mapping[str, Any]) -> list[str]:
+    """The options of :data:`REMOTE_UNSUPPORTED` a run's *kwargs* set (``checkpoint_id``, and
+    ``checkpoint``'s, land in ``config.configurable``)."""
+    command = kwargs.get("command")
+    given = {
+        "interrupt_before": kwargs.get("interrupt_before"),
+        "interrupt_after": kwargs.get("interrupt_after"),
+        "checkpoint_id": ((kwargs.get("config") or {}).get("configurable") or {}).get(
+            "checkpoint_id"
+        ),
+        "command.goto": command.get("goto") if isinstance(command, Mapping) else None,
+    }
+    return [name for name in REMOTE_UNSUPPORTED if given[name]]
+
+
 def start(
     state: RunState, *, worker_id: str, lease_seconds: float, now: datetime
 ) -> list[DomainEvent]:

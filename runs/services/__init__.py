@@ -16,7 +16,7 @@ One module per topic, used as ``from runs import services`` then ``services.run_
 
 from __future__ import annotations
 
-from runs.services.creating import run_create
+from runs.services.creating import refuse_what_remote_workers_ignore, run_create
 from runs.services.hand_back import runs_hand_back_from_worker, runs_reap_expired_leases
 from runs.services.lease_holder import (
     run_complete,
@@ -38,6 +38,7 @@ from runs.services.operations import (
 from runs.services.queue import Claim, run_start, runs_claim
 
 __all__ = [
+    "refuse_what_remote_workers_ignore",
     "Claim",
     "run_cancel",
     "run_complete",

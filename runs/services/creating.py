@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.domain import DEFAULT_TENANT
 from assistants import domain as assistant_domain
+from assistants import graphs
 from assistants.models import Assistant
 from duragraph_site import ids
 from duragraph_site.errors import Conflict, InvalidInput, NotFound
@@ -69,6 +70,7 @@ def run_create(
         assistant = Assistant.objects.filter(assistant_id=assistant_id).first()
         if assistant is None or not assistant_domain.visible_to(assistant.tenant, scope):
             raise NotFound(f"Assistant {assistant_id} not found")
+        refuse_what_remote_workers_ignore(assistant.graph_id, kwargs or {})
         thread = thread_services.thread_lock_for_run(
             thread_id=thread_id, if_not_exists=if_not_exists, now=now, tenant=tenant, scope=scope
         )
@@ -91,6 +93,23 @@ def run_create(
         ran_with = {"graph_id": assistant.graph_id, "assistant_id": str(assistant_id)}
         sync_thread(thread, run, now=now, ran_with=ran_with)
         return Run.objects.get(run_id=run_id)
+
+
+def refuse_what_remote_workers_ignore(graph_id: str, kwargs: Mapping[str, Any]) -> None:
+    """InvalidInput naming the options of *kwargs* that remote workers, who run *graph_id*,
+    cannot honour: refused at once rather than silently ignored by the worker."""
+    if not (fields := domain.remote_unsupported(kwargs)):
+        return
+    try:
+        graph = graphs.registry().get(graph_id)
+    except NotFound:
+        return  # no graph of that id now: the run fails as any such run does
+    if not graph.local:
+        raise InvalidInput(
+            f"{', '.join(fields)}: not supported for graph '{graph_id}', which remote workers "
+            "run (the worker protocol starts every run at the graph's entry with its input "
+            "alone; docs/remote-workers.md)"
+        )
 
 
 def _apply_multitask_strategy(

@@ -413,3 +413,57 @@ def test_with_api_keys_set_the_worker_routes_need_one(api):
     bearer = api.post(f"{BASE}/w1/heartbeat", {}, format="json", HTTP_AUTHORIZATION="Bearer k-one")
     assert bearer.status_code == 200
     assert api.get(f"{BASE}/").status_code == 401
+
+
+REMOTE_REFUSALS = {
+    "interrupt_before": {"interrupt_before": ["farewell"]},
+    "interrupt_after": {"interrupt_after": "*"},
+    "checkpoint_id": {"checkpoint_id": "1f0a0000-0000-6000-8000-000000000000"},
+    "command.goto": {"command": {"goto": "farewell"}},
+}
+
+
+@pytest.mark.parametrize("field", sorted(REMOTE_REFUSALS))
+@pytest.mark.parametrize("route", ["thread", "stateless", "wait", "cron"])
+def test_options_a_remote_worker_cannot_honour_are_refused_naming_them(
+    api, log_counter, field, route
+):
+    """The worker protocol starts every run at the graph's entry with its input alone: a run of
+    a remote graph asking to pause between nodes or to start elsewhere is refused at once (422
+    naming the option), not run as if it had not asked. Nothing is written."""
+    register(api)
+    thread = api.post("/threads", {}, format="json").json()
+    before = log_counter.snapshot()
+    body = {"assistant_id": "hello_world", "input": {"name": "x"}, **REMOTE_REFUSALS[field]}
+    path = {
+        "thread": f"/threads/{thread['thread_id']}/runs",
+        "stateless": "/runs",
+        "wait": "/runs/wait",
+        "cron": f"/threads/{thread['thread_id']}/runs/crons",
+    }[route]
+    if route == "cron":
+        body["schedule"] = "*/5 * * * *"
+    refused = api.post(path, body, format="json")
+    assert refused.status_code == 422, refused.content
+    detail = refused.json()["detail"]
+    assert detail.startswith(f"{field}: not supported for graph 'hello_world'"), detail
+    assert "remote workers" in detail
+    assert log_counter.snapshot() == before and Run.objects.count() == 0
+    assert api.post("/runs/crons/search", {}, format="json").json() == []
+
+
+def test_a_local_graph_takes_those_options_and_a_remote_one_its_context(api, system_assistant):
+    register(api)
+    thread = api.post("/threads", {}, format="json").json()
+    local = api.post(
+        f"/threads/{thread['thread_id']}/runs",
+        {"assistant_id": "agent", "input": {}, "interrupt_after": "*"},
+        format="json",
+    )
+    assert local.status_code == 200, local.content
+    remote = api.post(
+        "/runs",
+        {"assistant_id": "hello_world", "input": {}, "context": {"model": "m-1"}},
+        format="json",
+    )
+    assert remote.status_code == 200, remote.content  # carried in the task's config

@@ -10,7 +10,7 @@ import pytest
 from duragraph_site.errors import IllegalTransition, InvalidInput, StaleLease
 from events.domain import OutOfSequence, Recorded
 from events.testing import play
-from runs import domain
+from runs import domain, payloads
 from runs.domain import RunStatus
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -334,3 +334,27 @@ def test_every_event_class_of_the_module_can_be_decoded():
         if isinstance(value, type) and issubclass(value, DomainEvent) and value is not DomainEvent
     }
     assert declared and all(name in domain.EVENT_TYPES for name in declared)
+
+
+@pytest.mark.parametrize(
+    "payload, fields",
+    [
+        ({"input": {"a": 1}}, []),
+        ({"interrupt_before": ["draft"]}, ["interrupt_before"]),
+        ({"interrupt_after": "*"}, ["interrupt_after"]),
+        ({"interrupt_before": [], "interrupt_after": None}, []),
+        ({"checkpoint_id": "1ef"}, ["checkpoint_id"]),
+        ({"checkpoint": {"checkpoint_id": "1ef", "checkpoint_ns": ""}}, ["checkpoint_id"]),
+        ({"checkpoint": {"checkpoint_ns": ""}}, []),
+        ({"command": {"goto": "draft"}}, ["command.goto"]),
+        ({"command": {"resume": "yes", "update": {"a": 1}}}, []),
+        ({"context": {"model": "m"}, "config": {"tags": ["t"]}}, []),
+        (
+            {"interrupt_after": ["x"], "command": {"goto": ["y"]}, "interrupt_before": ["z"]},
+            ["interrupt_before", "interrupt_after", "command.goto"],
+        ),
+    ],
+)
+def test_what_a_remote_worker_could_not_honour_is_named(payload, fields):
+    kwargs = payloads.build(payload, stateless=False).kwargs
+    assert domain.remote_unsupported(kwargs) == fields
