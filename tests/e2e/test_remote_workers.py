@@ -167,6 +167,33 @@ def test_an_sdk_worker_runs_a_langgraph_sdk_run_to_success(
     assert failed["status"] == "error"
 
 
+@pytest.mark.parametrize(
+    "option, field",
+    [
+        ({"interrupt_before": ["farewell"]}, "interrupt_before"),
+        ({"interrupt_after": ["greet"]}, "interrupt_after"),
+        ({"checkpoint_id": "1f0a0000-0000-6000-8000-000000000000"}, "checkpoint_id"),
+        ({"command": {"goto": "farewell"}}, "command.goto"),
+    ],
+    ids=["interrupt_before", "interrupt_after", "checkpoint_id", "command.goto"],
+)
+def test_what_the_worker_could_not_honour_is_refused_through_the_sdk(
+    workers, client, effects, option, field
+):
+    workers(unique_name("refuser"))
+    thread = client.threads.create()
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        client.runs.create(thread["thread_id"], "remote_hello", input={"name": "x"}, **option)
+    assert refused.value.response.status_code == 422
+    detail = refused.value.response.json()["detail"]
+    assert detail.startswith(f"{field}: not supported for graph 'remote_hello'"), detail
+    assert client.runs.list(thread["thread_id"]) == []
+    # The same run without it is served as ever.
+    values = client.runs.wait(thread["thread_id"], "remote_hello", input={"name": "x"})
+    assert values["farewell"] == "bye"
+    assert Counter(node for _, node, _ in lines(effects)) == {"greet": 1, "farewell": 1}
+
+
 def test_a_human_node_interrupts_and_the_resume_payload_reaches_the_worker(workers, client):
     workers(unique_name("review"))
     thread = client.threads.create()
