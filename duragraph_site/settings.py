@@ -168,6 +168,7 @@ API_MIDDLEWARE = [
     "duragraph_site.handlers.SecurityMiddleware",
     "events.context.EventContextMiddleware",
     "accounts.ratelimit.RateLimitHeadersMiddleware",  # X-RateLimit-* from the throttle's decision
+    "duragraph_site.api.duragraph_v1.JsonBodiesMiddleware",  # the DuraGraph SDK's /api/v1
     "duragraph_site.handlers.PrometheusAfterMiddleware",
 ]
 

@@ -7,11 +7,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
+from assistants.api import views as assistant_views
 from duragraph_site import dashboard, health, info, metrics
 from duragraph_site.api.errors import require_methods
 from duragraph_site.api.schema import OpenApiJsonView
 from duragraph_site.api.urls import V1_PREFIX, api_patterns
 from runs.api import history as run_history
+from runs.api import runs as run_views
+from threads.api import views as thread_views
 from workers.api import views as worker_views
 
 #: The plain (non-DRF) API views answer these methods; any other is a 405 JSON, as DRF's.
@@ -28,6 +31,10 @@ urlpatterns = [
     path(f"{V1_PREFIX}workers", worker_views.WorkerListBareApi.as_view()),
     path(f"{V1_PREFIX}workers/", include("workers.api.urls")),
     path(f"{V1_PREFIX}runs/<str:run_id>/events", run_history.RunEventsApi.as_view()),
+    # The original DuraGraph server's routes that LangGraph lacks (its SDK's client calls them).
+    path(f"{V1_PREFIX}runs/<uuid:run_id>", run_views.RunByIdApi.as_view()),
+    path(f"{V1_PREFIX}assistants", assistant_views.AssistantListApi.as_view()),
+    path(f"{V1_PREFIX}threads", thread_views.ThreadListApi.as_view()),
     path(V1_PREFIX, include(api_patterns)),
     path("api/", include("workflows.api.urls")),  # workflow-graph's routes (DAG jobs)
     path("", include(dashboard)),  # "/" and /dashboard/...: browser paths

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +24,7 @@ from duragraph_site.api.fields import (
     JSONObjectField,
     SelectField,
     SortOrderField,
+    StrictCharField,
     UUIDField,
     limit_field,
     offset_field,
@@ -95,6 +101,24 @@ def _searched_metadata(request: Request, data: dict) -> dict | None:
     return access.searched_metadata(principal_of(request), value)
 
 
+#: The DuraGraph SDK's assistant fields (the original server's ``model`` and ``instructions``):
+#: kept in the assistant's context, where its graph reads them (``runtime.context``).
+DURAGRAPH_CONTEXT_FIELDS = ("model", "instructions")
+
+
+def _with_duragraph_fields(data: dict, current_context: dict | None = None) -> dict:
+    """*data* with the DuraGraph fields it has moved into its context: over the context given,
+    else over *current_context* (an update keeps the rest); the context's own keys win."""
+    given = {name: data.pop(name) for name in DURAGRAPH_CONTEXT_FIELDS if name in data}
+    given = {name: value for name, value in given.items() if value is not None}
+    if given:
+        if data.get("context") is not None:
+            data["context"] = {**given, **data["context"]}
+        else:
+            data["context"] = {**(current_context or {}), **given}
+    return data
+
+
 class AssistantCreateApi(APIView):
     class InputSerializer(api.Serializer):
         graph_id = serializers.CharField()
@@ -105,12 +129,14 @@ class AssistantCreateApi(APIView):
         metadata = JSONObjectField(required=False, allow_null=True)
         name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
         description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+        model = StrictCharField(required=False, allow_null=True)  # DuraGraph's
+        instructions = StrictCharField(required=False, allow_null=True)  # DuraGraph's
 
     @extend_schema(
         operation_id="assistants_create", request=InputSerializer, responses=AssistantSerializer
     )
     def post(self, request: Request) -> Response:
-        data = validated(self.InputSerializer, request.data)
+        data = _with_duragraph_fields(validated(self.InputSerializer, request.data))
         principal = principal_of(request)
         value = {
             "assistant_id": data.get("assistant_id"),
@@ -137,6 +163,39 @@ class AssistantCreateApi(APIView):
             description=data.get("description"),
         )
         return Response(AssistantSerializer.represent(assistant))
+
+
+class AssistantListApi(AssistantCreateApi):
+    """``POST`` creates (LangGraph's route); ``GET``, under ``/api/v1`` only, is the original
+    DuraGraph server's list, which the DuraGraph SDK's ``list_assistants`` reads:
+    ``{assistants, total}``, newest first."""
+
+    class ListQuery(api.Serializer):
+        limit = limit_field(default=20)
+        offset = offset_field()
+
+    @extend_schema(
+        operation_id="assistants_list",
+        parameters=[ListQuery],
+        responses=OpenApiResponse(description="`{assistants: [Assistant], total}`"),
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(self.ListQuery, request.query_params.dict())
+        try:
+            metadata = _searched_metadata(request, query)
+        except custom_auth.NothingMatches:
+            return Response({"assistants": [], "total": 0})
+        rows, total = selectors.assistant_search(
+            tenant=_scope(request),
+            metadata=metadata,
+            graph_id=None,
+            name=None,
+            limit=query["limit"],
+            offset=query["offset"],
+            sort_by=None,
+            sort_order=None,
+        )
+        return Response({"assistants": AssistantSerializer.represent_many(rows), "total": total})
 
 
 class AssistantSearchApi(APIView):
@@ -210,6 +269,8 @@ class AssistantDetailApi(APIView):
         metadata = JSONObjectField(required=False, allow_null=True)
         name = serializers.CharField(required=False, allow_null=True)
         description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+        model = StrictCharField(required=False, allow_null=True)  # DuraGraph's
+        instructions = StrictCharField(required=False, allow_null=True)  # DuraGraph's
 
     @extend_schema(operation_id="assistants_get", responses=AssistantSerializer)
     def get(self, request: Request, assistant_id: str) -> Response:
@@ -222,6 +283,10 @@ class AssistantDetailApi(APIView):
     )
     def patch(self, request: Request, assistant_id: str) -> Response:
         data = validated(self.UpdateInputSerializer, request.data)
+        if any(data.get(name) is not None for name in DURAGRAPH_CONTEXT_FIELDS):
+            data = _with_duragraph_fields(data, _visible(request, assistant_id).context)
+        else:
+            data = _with_duragraph_fields(data)  # drops them when null
         value = access.assistant_authorized(
             principal_of(request),
             _assistant_id(assistant_id),

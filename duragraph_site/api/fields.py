@@ -107,6 +107,19 @@ def offset_field(**kwargs: Any) -> IntegerField:
     return IntegerField(min_value=0, default=0, **kwargs)
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string, taken as is (no trimming, no number coercion)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class UUIDField(serializers.UUIDField):
     """A UUID given as a JSON string (DRF's own field also takes integers: ``12`` is not an id)."""
 

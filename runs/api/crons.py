@@ -30,7 +30,7 @@ from duragraph_site.api.fields import (
 )
 from duragraph_site.api.params import parse_uuid, validated
 from duragraph_site.api.responses import paginated, select_fields
-from duragraph_site.errors import BadRequest
+from duragraph_site.errors import BadRequest, InvalidInput
 from runs import crons, payloads
 from runs.api import access
 from runs.api.runs import parse_thread_id, scope
@@ -47,6 +47,10 @@ CRON_KEYS = ("schedule", "end_time", "enabled", "timezone", "on_run_completed")
 
 def _create_cron(request: Request, thread_id: uuid.UUID | None) -> Response:
     data = validated(CronCreateSerializer, request.data)
+    if (given := data.pop("payload", None)) is not None:  # the DuraGraph SDK's input
+        if data.get("input") is not None:
+            raise InvalidInput("payload: give input or payload (the DuraGraph SDK's), not both")
+        data["input"] = given
     payloads.build(data, stateless=thread_id is None)  # the run it will create must be valid now
     # The validated fields only: unknown keys are ignored, as on run creation, never stored.
     run_body = _jsonable(

@@ -160,6 +160,17 @@ class RunDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class RunByIdApi(APIView):
+    """``GET /api/v1/runs/{run_id}``: a run known by its id alone (the original DuraGraph
+    server's route, which the DuraGraph SDK's ``get_run`` calls without a thread)."""
+
+    @extend_schema(operation_id="runs_get_by_id", responses=RunSerializer)
+    def get(self, request: Request, run_id: str) -> Response:
+        run_uuid = parse_run_id(str(run_id))
+        access.run_known_by_id(principal_of(request), scope(request), run_uuid)
+        return Response(RunSerializer(selectors.run_get(run_uuid, tenant=scope(request))).data)
+
+
 # -- stateless runs --------------------------------------------------------------------------
 class StatelessRunsApi(APIView):
     @extend_schema(

@@ -165,6 +165,8 @@ class CronSerializer(serializers.Serializer):
 
 class CronCreateSerializer(RunCreateSerializer):
     schedule = serializers.CharField()
+    #: The DuraGraph SDK's field: the input of every run the cron creates.
+    payload = JSONObjectField(required=False, allow_null=True)
     end_time = serializers.DateTimeField(required=False, allow_null=True)
     enabled = serializers.BooleanField(default=True)
     timezone = serializers.CharField(required=False, allow_null=True)

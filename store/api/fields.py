@@ -12,21 +12,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from duragraph_site.api.fields import IntegerField
+from duragraph_site.api.fields import IntegerField, StrictCharField
 from store import domain
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string, taken as is (no trimming, no number coercion)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictIntegerField(IntegerField):

@@ -19,6 +19,7 @@ from accounts import custom_auth
 from accounts.authentication import principal_of
 from duragraph_site.api import serializers as api
 from duragraph_site.api.renderers import JSONRenderer
+from duragraph_site.errors import InvalidInput
 from store import domain, selectors, services
 from store.api.access import search_filter, store_authorized
 from store.api.fields import (
@@ -131,6 +132,12 @@ class StoreItemsApi(APIView):
         value = serializers.DictField()
         index = IndexField(required=False, allow_null=True)
         ttl = TtlField(required=False, allow_null=True, help_text="Minutes to live; null: forever.")
+        ttl_seconds = TtlField(
+            required=False,
+            allow_null=True,
+            help_text="Seconds to live (the DuraGraph SDK's field); give it or ttl, not both.",
+            error_messages={"invalid": "Must be a positive number of seconds or null."},
+        )
 
         class Meta:
             ref_name = "StorePutItem"
@@ -172,10 +179,14 @@ class StoreItemsApi(APIView):
         operation_id="store_put_item",
         request=PutInputSerializer,
         responses={204: None, 422: ErrorSerializer},
-        description="Create or replace an item. `ttl` is in minutes.",
+        description="Create or replace an item. `ttl` is in minutes (`ttl_seconds`: seconds).",
     )
     def put(self, request: Request) -> Response:
         body = self.PutInputSerializer.parse(request.data)
+        if body.get("ttl_seconds") is not None:
+            if body.get("ttl") is not None:
+                raise InvalidInput("ttl_seconds: give ttl (minutes) or ttl_seconds, not both")
+            body["ttl"] = body["ttl_seconds"] / 60
         value = {
             "namespace": body["namespace"],
             "key": body["key"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -160,6 +161,40 @@ class ThreadCreateApi(APIView):
         )
 
         return Response(ThreadSerializer.represent(thread))
+
+
+class ThreadListApi(ThreadCreateApi):
+    """``POST`` creates (LangGraph's route); ``GET``, under ``/api/v1`` only, is the original
+    DuraGraph server's list, which the DuraGraph SDK's ``list_threads`` reads:
+    ``{threads, total}``, newest first."""
+
+    class ListQuery(api.Serializer):
+        limit = limit_field(default=20)
+        offset = offset_field()
+
+    @extend_schema(
+        operation_id="threads_list",
+        parameters=[ListQuery],
+        responses=OpenApiResponse(description="`{threads: [Thread], total}`"),
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(self.ListQuery, request.query_params.dict())
+        try:
+            metadata = _searched_metadata(request, query)
+        except custom_auth.NothingMatches:
+            return Response({"threads": [], "total": 0})
+        rows, total = selectors.thread_search(
+            tenant=_scope(request),
+            metadata=metadata,
+            values=None,
+            ids=None,
+            status=None,
+            limit=query["limit"],
+            offset=query["offset"],
+            sort_by=None,
+            sort_order=None,
+        )
+        return Response({"threads": ThreadSerializer.represent_many(rows), "total": total})
 
 
 class ThreadSearchApi(APIView):

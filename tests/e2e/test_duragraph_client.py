@@ -1,0 +1,105 @@
+"""The DuraGraph SDK's own clients (``duragraph==0.3.3``: ``DuraGraphClient`` and
+``AsyncDuraGraphClient``, every method, tests/e2e/duragraph_client.py) and its CLI, unchanged,
+against a real daphne with an executor: each call answers what the original server answered
+(``/api/v1`` routes, its fields kept: an assistant's ``model`` and ``instructions``, a store
+item's ``ttl_seconds``, a cron's ``payload``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from tests.e2e.processes import ROOT, sdk_python, start_executor
+
+pytestmark = pytest.mark.e2e
+
+DRIVER = Path(__file__).with_name("duragraph_client.py")
+
+
+@pytest.fixture(scope="module")
+def server(api_server, tmp_path_factory):
+    env = {**api_server.env, "DURAGRAPH_EXECUTOR_GRAPHS": "simple"}  # not "agent"
+    executor = start_executor(env, tmp_path_factory.mktemp("dg-client"), name="dg")
+    yield api_server
+    executor.stop()
+
+
+@pytest.fixture(scope="module")
+def answers(server) -> dict[str, dict]:
+    done = subprocess.run(
+        [str(sdk_python()), str(DRIVER), server.url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    calls = [json.loads(line) for line in done.stdout.splitlines()]
+    return {call["call"]: call for call in calls}
+
+
+def answer(answers: dict[str, dict], call: str):
+    assert "error" not in answers[call], answers[call]
+    return answers[call]["answer"]
+
+
+def test_every_call_of_both_clients_succeeds(answers):
+    failed = {name: call for name, call in answers.items() if "error" in call}
+    assert failed == {}
+    assert answer(answers, "uncalled") == {"DuraGraphClient": [], "AsyncDuraGraphClient": []}
+
+
+def test_the_original_servers_routes_answer_as_it_did(answers):
+    assistant = answer(answers, "create_assistant")
+    listed = answer(answers, "list_assistants")
+    assert assistant["assistant_id"] in [a["assistant_id"] for a in listed["assistants"]]
+    assert listed["total"] >= len(listed["assistants"]) >= 1
+    thread_id = answer(answers, "ids")["thread_id"]
+    threads = answer(answers, "list_threads")
+    assert thread_id in [t["thread_id"] for t in threads["threads"]] and threads["total"] >= 1
+    by_thread = answer(answers, "get_run")
+    assert answer(answers, "get_run without its thread") == by_thread
+    assert by_thread["status"] == "success"
+    assert answer(answers, "join_run") == {"items": ["a", "b"]}
+    assert answer(answers, "cancel_run") == {}, "a JSON body, as the client decodes one"
+    assert answer(answers, "get_run (cancelled)")["status"] == "interrupted"
+    assert answer(answers, "async cancel_run") == {}
+    for deleted in ("delete_store_item", "delete_cron", "delete_thread", "delete_assistant"):
+        assert answer(answers, deleted) == {}, deleted
+    assert answer(answers, "put_store_item") == {}
+    assert answer(answers, "wait_for_run") == {"items": ["w", "a", "b"]}
+
+
+def test_the_fields_it_sends_are_kept(answers, server, django_db_blocker):
+    assistant = answer(answers, "create_assistant")
+    assert assistant["context"] == {"model": "gpt-test", "instructions": "Be brief."}
+    assert assistant["metadata"] == {"team": "dg-client"}
+    assert answer(answers, "update_assistant")["context"] == assistant["context"]
+    from store.models import Item
+
+    with django_db_blocker.unblock():
+        kept = Item.objects.get(namespace=["dg-client", "notes"], key="k2")
+        assert kept.ttl.total_seconds() == 90, "ttl_seconds, in seconds"
+        Item.objects.filter(namespace__0="dg-client").delete()
+
+
+def test_a_cron_made_by_the_client_runs_with_its_payload_as_input(
+    answers, server, django_db_blocker
+):
+    from langgraph_sdk import get_sync_client
+
+    from runs import crons
+    from runs.models import Cron
+
+    made = answer(answers, "ids")["cron"]
+    assert made["payload"]["input"] == {"items": ["from the cron"]}
+    with django_db_blocker.unblock():
+        Cron.objects.filter(cron_id=made["cron_id"]).update(next_run_date=timezone.now())
+        [run_id] = crons.crons_fire_due()
+    client = get_sync_client(url=server.url, api_key=None)
+    thread_id = answer(answers, "ids")["thread_id"]
+    assert client.runs.join(thread_id, str(run_id))["items"][-3:] == ["from the cron", "a", "b"]
