@@ -1,8 +1,9 @@
 """The DuraGraph SDK's own clients (``duragraph==0.3.3``: ``DuraGraphClient`` and
-``AsyncDuraGraphClient``, every method, tests/e2e/duragraph_client.py) and its CLI, unchanged,
-against a real daphne with an executor: each call answers what the original server answered
-(``/api/v1`` routes, its fields kept: an assistant's ``model`` and ``instructions``, a store
-item's ``ttl_seconds``, a cron's ``payload``)."""
+``AsyncDuraGraphClient``, every method, tests/e2e/duragraph_client.py) and its CLI
+(``deploy``, ``dev``, ``status``, ``logs``), unchanged, against a real daphne with an executor:
+each call answers what the original server answered (``/api/v1`` routes, its fields kept: an
+assistant's ``model`` and ``instructions``, a store item's ``ttl_seconds``, a cron's
+``payload``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.e2e.processes import ROOT, sdk_python, start_executor
+from tests.e2e.processes import ROOT, sdk_python, start, start_executor, wait_for
 
 pytestmark = pytest.mark.e2e
 
 DRIVER = Path(__file__).with_name("duragraph_client.py")
+#: A file of @Graph classes (the remote-worker tests' worker), for ``duragraph deploy``.
+GRAPHS_FILE = Path(__file__).with_name("remote_worker.py")
+
+
+def cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """The SDK's ``duragraph`` command, from its own virtualenv."""
+    command = [str(sdk_python().parent / "duragraph"), *arguments]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +112,45 @@ def test_a_cron_made_by_the_client_runs_with_its_payload_as_input(
     client = get_sync_client(url=server.url, api_key=None)
     thread_id = answer(answers, "ids")["thread_id"]
     assert client.runs.join(thread_id, str(run_id))["items"][-3:] == ["from the cron", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    "command, name",
+    [
+        (["deploy", "--worker-name", "dg-cli-worker"], "dg-cli-worker"),
+        (["dev", "--port", "18765", "--no-reload"], "dev-worker-18765"),
+    ],
+    ids=["deploy", "dev"],
+)
+def test_the_cli_runs_a_worker_that_serves_runs_and_status_and_logs_show_it(
+    server, tmp_path, command, name
+):
+    from langgraph_sdk import get_sync_client
+
+    verb, *options = command
+    argv = [str(sdk_python().parent / "duragraph"), verb, str(GRAPHS_FILE)]
+    deployed = start(name, [*argv, "--control-plane", server.url, *options], server.env, tmp_path)
+    try:
+        wait_for(
+            lambda: f"{name}: online" in cli("status", "--control-plane", server.url).stdout,
+            timeout=60,
+            what="the deployed worker to be online",
+        )
+        status = cli("status", "--control-plane", server.url)
+        assert status.returncode == 0 and "Status: healthy" in status.stdout
+        [line] = [line for line in status.stdout.splitlines() if f"{name}:" in line]
+        assert "remote_hello" in line, status.stdout
+        client = get_sync_client(url=server.url, api_key=None)
+        thread = client.threads.create()
+        values = client.runs.wait(thread["thread_id"], "remote_hello", input={"name": "CLI"})
+        assert values["greeting"] == "Hello, CLI!"
+        [run] = client.runs.list(thread["thread_id"])
+        logs = cli("logs", "--control-plane", server.url, "--worker", name)
+        assert logs.returncode == 0, logs.stdout
+        printed = [line.split(" ", 2)[1:] for line in logs.stdout.splitlines()]
+        assert printed[-2:] == [
+            ["INFO", f"[{name}] run {run['run_id']} started (lease 1)"],
+            ["INFO", f"[{name}] run {run['run_id']} succeeded"],
+        ]
+    finally:
+        deployed.stop()

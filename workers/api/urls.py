@@ -9,6 +9,7 @@ urlpatterns = [
     path("register", views.WorkerRegisterApi.as_view()),
     path("", views.WorkerListApi.as_view()),
     path("graphs/<str:graph_id>", views.WorkerGraphApi.as_view()),
+    path("logs", views.WorkerLogsApi.as_view()),  # before <worker_id>: not a worker
     path("<str:worker_id>", views.WorkerDetailApi.as_view()),
     path("<str:worker_id>/heartbeat", views.WorkerHeartbeatApi.as_view()),
     path("<str:worker_id>/poll", views.WorkerPollApi.as_view()),

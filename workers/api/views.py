@@ -208,6 +208,26 @@ class WorkerListBareApi(WorkerListApi):
         return super().get(request)
 
 
+class WorkerLogsApi(WorkerApiView):
+    """``GET /api/v1/workers/logs``: what ``duragraph logs`` prints, from the event log."""
+
+    class QuerySerializer(api.Serializer):
+        worker = serializers.CharField(required=False, max_length=255)
+        limit = IntegerField(min_value=1, max_value=1000, default=100)
+
+    @extend_schema(
+        operation_id="workers_logs",
+        parameters=[QuerySerializer],
+        responses=OpenApiTypes.OBJECT,
+        description="The runs the worker (every worker, without `worker`) started, latest "
+        "`limit`, and how each lease ended: `[{timestamp, level, message, worker, run_id}]`, "
+        "oldest first.",
+    )
+    def get(self, request: Request) -> Response:
+        query = validated(self.QuerySerializer, request.query_params.dict())
+        return Response(selectors.worker_log(query.get("worker"), limit=query["limit"]))
+
+
 class WorkerDetailApi(WorkerApiView):
     @extend_schema(operation_id="workers_get", responses=WorkerSerializer)
     def get(self, request: Request, worker_id: str) -> Response:

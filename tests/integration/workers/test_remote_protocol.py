@@ -467,3 +467,32 @@ def test_a_local_graph_takes_those_options_and_a_remote_one_its_context(api, sys
         format="json",
     )
     assert remote.status_code == 200, remote.content  # carried in the task's config
+
+
+def test_a_workers_log_is_the_runs_it_started_and_how_each_lease_ended(api):
+    """``GET /api/v1/workers/logs`` (what ``duragraph logs`` prints), from the event log."""
+    register(api)
+    register(api, worker_id="w2")
+    done, failed, other = new_run(), new_run(), new_run()
+    poll_one(api)
+    event(api, "w1", done.run_id, "run_completed", output={"farewell": "bye"})
+    poll_one(api)
+    event(api, "w1", failed.run_id, "run_failed", error="boom", thread_id=str(failed.thread_id))
+    assert post(api, "w2", "poll", {"max_tasks": 1}).status_code == 200  # w2 takes the third
+    log = api.get(f"{BASE}/logs", {"worker": "w1"}).json()
+    assert [(e["level"], e["message"], e["worker"]) for e in log] == [
+        ("INFO", f"run {done.run_id} started (lease 1)", "w1"),
+        ("INFO", f"run {done.run_id} succeeded", "w1"),
+        ("INFO", f"run {failed.run_id} started (lease 1)", "w1"),
+        ("ERROR", f"run {failed.run_id} failed: boom", "w1"),
+    ]
+    assert [e["timestamp"] for e in log] == sorted(e["timestamp"] for e in log)
+    everyone = api.get(f"{BASE}/logs").json()
+    assert [e["message"] for e in everyone if e["worker"] == "w2"] == [
+        f"run {other.run_id} started (lease 1)"
+    ]
+    assert len(api.get(f"{BASE}/logs", {"limit": 1}).json()) == 1, "the latest start only"
+    assert api.get(f"{BASE}/logs", {"worker": "nobody"}).json() == []
+    for bad in ({"limit": 0}, {"limit": "x"}, {"limit": 1001}):
+        refused = api.get(f"{BASE}/logs", bad)
+        assert refused.status_code == 422 and "limit" in refused.json()["detail"]
