@@ -41,16 +41,23 @@ def call(name: str, function: Any, /, *args: Any, **kwargs: Any) -> Any:
     CALLED["DuraGraphClient"].add(function.__name__)
     try:
         answer = function(*args, **kwargs)
-    except httpx.HTTPStatusError as error:
-        report = {"call": name, "error": type(error).__name__}
-        report |= {"status": error.response.status_code, "body": error.response.text[:500]}
-        print(json.dumps(report), flush=True)
-        return None
     except Exception as error:  # noqa: BLE001 - the report says what broke
-        print(json.dumps({"call": name, "error": f"{type(error).__name__}: {error}"}), flush=True)
-        return None
+        return report_error(name, error)
+    return report(name, answer)
+
+
+def report(name: str, answer: Any) -> Any:
     print(json.dumps({"call": name, "answer": answer}), flush=True)
     return answer
+
+
+def report_error(name: str, error: Exception) -> None:
+    if isinstance(error, httpx.HTTPStatusError):
+        status, body = error.response.status_code, error.response.text[:500]
+        line = {"call": name, "error": type(error).__name__, "status": status, "body": body}
+    else:
+        line = {"call": name, "error": f"{type(error).__name__}: {error}"}
+    print(json.dumps(line), flush=True)
 
 
 def sync_calls(url: str) -> None:
@@ -149,17 +156,9 @@ async def async_calls(url: str) -> None:
             CALLED["AsyncDuraGraphClient"].add(coroutine.cr_code.co_name)
             try:
                 answer = await coroutine
-            except httpx.HTTPStatusError as error:
-                report = {"call": name, "error": type(error).__name__}
-                report |= {"status": error.response.status_code, "body": error.response.text[:500]}
-                print(json.dumps(report), flush=True)
-                return None
             except Exception as error:  # noqa: BLE001 - the report says what broke
-                report = {"call": name, "error": f"{type(error).__name__}: {error}"}
-                print(json.dumps(report), flush=True)
-                return None
-            print(json.dumps({"call": name, "answer": answer}), flush=True)
-            return answer
+                return report_error(name, error)
+            return report(name, answer)
 
         assistant = await call_async(
             "async create_assistant", client.create_assistant("async helper", graph_id=GRAPH)

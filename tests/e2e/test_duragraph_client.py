@@ -37,6 +37,16 @@ def server(api_server, tmp_path_factory):
     executor.stop()
 
 
+@pytest.fixture
+def langgraph(server):
+    """The official langgraph-sdk, to look at what the DuraGraph client did."""
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server.url, api_key=None)
+    yield client
+    client.http.client.close()
+
+
 @pytest.fixture(scope="module")
 def answers(server) -> dict[str, dict]:
     done = subprocess.run(
@@ -97,10 +107,8 @@ def test_the_fields_it_sends_are_kept(answers, server, django_db_blocker):
 
 
 def test_a_cron_made_by_the_client_runs_with_its_payload_as_input(
-    answers, server, django_db_blocker
+    answers, langgraph, django_db_blocker
 ):
-    from langgraph_sdk import get_sync_client
-
     from runs import crons
     from runs.models import Cron
 
@@ -109,9 +117,8 @@ def test_a_cron_made_by_the_client_runs_with_its_payload_as_input(
     with django_db_blocker.unblock():
         Cron.objects.filter(cron_id=made["cron_id"]).update(next_run_date=timezone.now())
         [run_id] = crons.crons_fire_due()
-    client = get_sync_client(url=server.url, api_key=None)
     thread_id = answer(answers, "ids")["thread_id"]
-    assert client.runs.join(thread_id, str(run_id))["items"][-3:] == ["from the cron", "a", "b"]
+    assert langgraph.runs.join(thread_id, str(run_id))["items"][-3:] == ["from the cron", "a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -123,10 +130,8 @@ def test_a_cron_made_by_the_client_runs_with_its_payload_as_input(
     ids=["deploy", "dev"],
 )
 def test_the_cli_runs_a_worker_that_serves_runs_and_status_and_logs_show_it(
-    server, tmp_path, command, name
+    server, langgraph, tmp_path, command, name
 ):
-    from langgraph_sdk import get_sync_client
-
     verb, *options = command
     argv = [str(sdk_python().parent / "duragraph"), verb, str(GRAPHS_FILE)]
     deployed = start(name, [*argv, "--control-plane", server.url, *options], server.env, tmp_path)
@@ -140,11 +145,10 @@ def test_the_cli_runs_a_worker_that_serves_runs_and_status_and_logs_show_it(
         assert status.returncode == 0 and "Status: healthy" in status.stdout
         [line] = [line for line in status.stdout.splitlines() if f"{name}:" in line]
         assert "remote_hello" in line, status.stdout
-        client = get_sync_client(url=server.url, api_key=None)
-        thread = client.threads.create()
-        values = client.runs.wait(thread["thread_id"], "remote_hello", input={"name": "CLI"})
+        thread = langgraph.threads.create()
+        values = langgraph.runs.wait(thread["thread_id"], "remote_hello", input={"name": "CLI"})
         assert values["greeting"] == "Hello, CLI!"
-        [run] = client.runs.list(thread["thread_id"])
+        [run] = langgraph.runs.list(thread["thread_id"])
         logs = cli("logs", "--control-plane", server.url, "--worker", name)
         assert logs.returncode == 0, logs.stdout
         printed = [line.split(" ", 2)[1:] for line in logs.stdout.splitlines()]
