@@ -1,17 +1,26 @@
 """Where ``langgraph.json`` is and what it names: one reader for the graph registry
-(``assistants.graphs``), custom auth (``accounts.custom_auth``) and ``manage.py dev``.
+(``assistants.graphs``), custom auth (``accounts.custom_auth``), the TTLs of the store and
+of threads (:func:`ttl_config`) and ``manage.py dev``.
 
 The file is ``DURAGRAPH_CONFIG`` (environment, then settings) when set, else ``langgraph.json``
-in the working directory, else there is none.
+in the working directory, else there is none. It is read again when it changes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+
+#: The keys of ``store.ttl`` and ``checkpointer.ttl``, as LangGraph documents them.
+TTL_KEYS = {
+    "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
+    "checkpointer": frozenset({"strategy", "default_ttl", "sweep_interval_minutes"}),
+}
 
 
 def config_file() -> Path | None:
@@ -36,3 +45,52 @@ def custom_auth_path(config: Path | None) -> str | None:
         return None  # the graph registry reports a broken langgraph.json
     path = auth.get("path") if isinstance(auth, dict) else None
     return path if isinstance(path, str) and path else None
+
+
+def section(name: str) -> dict[str, Any]:
+    """The ``langgraph.json`` object under *name*; {} when there is no file or no such key."""
+    path = config_file()
+    if path is None:
+        return {}
+    stat = path.stat()
+    value = _parsed(path, stat.st_mtime_ns, stat.st_size).get(name)
+    return value if isinstance(value, dict) else {}
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    """The file as JSON, read again when its time or size changes."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # the graph registry reports a broken langgraph.json
+    return document if isinstance(document, dict) else {}
+
+
+def ttl_config(name: str) -> dict[str, Any]:
+    """``store.ttl`` or ``checkpointer.ttl`` (*name*), checked: ``default_ttl`` in minutes
+    (null: never), ``refresh_on_read`` (the store's), ``sweep_interval_minutes``, and the
+    checkpointer's ``strategy`` (``delete`` only). {} when not configured.
+
+    Raises:
+        ValueError: naming the key that is wrong (``manage.py check`` reports it at start).
+    """
+    ttl = section(name).get("ttl")
+    if ttl is None:
+        return {}
+    where = f"langgraph.json {name}.ttl"
+    if not isinstance(ttl, dict):
+        raise ValueError(f"{where}: an object")
+    if unknown := sorted(set(ttl) - TTL_KEYS[name]):
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(TTL_KEYS[name])}")
+    for key in ("default_ttl", "sweep_interval_minutes"):
+        value = ttl.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            raise ValueError(f"{where}.{key}: a positive number of minutes, or null")
+    if not isinstance(ttl.get("refresh_on_read", True), bool):
+        raise ValueError(f"{where}.refresh_on_read: true or false")
+    if ttl.get("strategy", "delete") != "delete":
+        raise ValueError(f"{where}.strategy: 'delete' (the only strategy)")
+    return dict(ttl)

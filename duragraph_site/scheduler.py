@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import Counter, Histogram
 
+from duragraph_site import langgraph_config
 from runs import crons
 from runs import selectors as run_selectors
 from store import services as store_services
@@ -97,6 +98,17 @@ def expire() -> dict[str, int]:
     }
 
 
+def expire_seconds() -> float:
+    """How often :func:`expire` runs: ``DURAGRAPH_EXPIRE_SECONDS``, or more often when
+    ``langgraph.json`` asks a shorter ``sweep_interval_minutes`` of the store or threads."""
+    asked = [
+        minutes * 60
+        for name in ("store", "checkpointer")
+        if (minutes := langgraph_config.ttl_config(name).get("sweep_interval_minutes"))
+    ]
+    return min([settings.DURAGRAPH_EXPIRE_SECONDS, *asked])
+
+
 def load_workflows() -> list[workflow_services.Loaded]:
     """The workflow definitions of ``WORKFLOWS_DIR`` (none when it does not exist)."""
     return workflow_services.workflows_load_dir(settings.WORKFLOWS_DIR)
@@ -114,7 +126,7 @@ def default_jobs() -> list[Job]:
         Job("reap_jobs", settings.DURAGRAPH_JOBS_REAPER_SECONDS, reap_jobs),
         Job("sweep", settings.DURAGRAPH_SWEEPER_SECONDS, sweep),
         Job("crons", settings.DURAGRAPH_CRON_TICK_SECONDS, fire_crons),
-        Job("expire", settings.DURAGRAPH_EXPIRE_SECONDS, expire),
+        Job("expire", expire_seconds(), expire),
     ]
 
 

@@ -28,6 +28,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
+from duragraph_site import langgraph_config
 from duragraph_site.db.connections import released
 from duragraph_site.errors import InvalidInput
 from store import selectors, services
@@ -41,6 +42,8 @@ class TenantStore(BaseStore):
 
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
+        # LangGraph's BaseStore applies it: the default TTL of puts, refresh on read.
+        self.ttl_config = langgraph_config.ttl_config("store") or None
 
     @released()
     def batch(self, ops: Iterable[Op]) -> list[Result]:

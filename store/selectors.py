@@ -18,6 +18,7 @@ from django.db import connection, connections, router
 from django.utils import timezone
 
 from accounts.domain import DEFAULT_TENANT
+from duragraph_site import langgraph_config
 from store import domain
 from store.models import Item
 from store.sql import queries
@@ -65,8 +66,12 @@ def _converters(alias: str) -> list[tuple[int, list[Callable[..., Any]], Col]]:
 
 
 def _refresh(refresh_ttl: bool | None) -> bool:
-    """LangGraph's default: a read without ``refresh_ttl`` refreshes (TTLConfig.refresh_on_read)."""
+    """A read without ``refresh_ttl`` refreshes unless ``langgraph.json``'s
+    ``store.ttl.refresh_on_read`` is false (LangGraph's TTLConfig)."""
     if refresh_ttl is None:
+        configured = langgraph_config.ttl_config("store").get("refresh_on_read")
+        if configured is not None:
+            return configured
         return bool(getattr(settings, "DURAGRAPH_STORE_REFRESH_ON_READ", True))
     return refresh_ttl
 

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.domain import DEFAULT_TENANT
+from duragraph_site import langgraph_config
 from store import domain
 from store.models import Item
 from store.selectors import fetch_items
@@ -24,18 +25,24 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 
+#: ``store_put_item``'s *ttl* when the caller gives none: ``langgraph.json``'s
+#: ``store.ttl.default_ttl`` (never expires when that is not set), as LangGraph's stores.
+CONFIGURED_TTL: Any = object()
+
+
 def store_put_item(
     *,
     namespace: Sequence[str],
     key: str,
     value: Mapping[str, Any],
-    ttl: float | None = None,
+    ttl: float | None = CONFIGURED_TTL,
     now: datetime | None = None,
     tenant: str = DEFAULT_TENANT,
 ) -> Item:
     """Create or replace the item at (*namespace*, *key*) of *tenant*'s store and return it.
 
-    *ttl* is in minutes; None means the item never expires. A replace keeps ``created_at``
+    *ttl* is in minutes; None means the item never expires; not given, the configured default
+    (:data:`CONFIGURED_TTL`). A replace keeps ``created_at``
     (unless the old item had expired) and bumps ``updated_at``. Concurrent puts of one key are
     safe: the upsert is a single ``INSERT ... ON CONFLICT`` statement, the last one wins.
 
@@ -45,6 +52,8 @@ def store_put_item(
     labels = domain.validate_namespace(namespace, writing=True)
     key = domain.validate_key(key)
     document = domain.validate_value(value)
+    if ttl is CONFIGURED_TTL:
+        ttl = langgraph_config.ttl_config("store").get("default_ttl")
     delta = domain.ttl_delta(ttl)
     now = now or timezone.now()
     params = {

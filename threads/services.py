@@ -11,7 +11,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from accounts.domain import DEFAULT_TENANT
-from duragraph_site import ids
+from duragraph_site import ids, langgraph_config
 from duragraph_site.db.connections import released
 from duragraph_site.errors import Conflict, InvalidInput, NotFound
 from events import projections
@@ -125,6 +125,8 @@ def _create(
     tenant: str = DEFAULT_TENANT,
 ) -> domain.ThreadState:
     previous = None if new_stream else projection.PROJECTION.rebuild(thread_id)
+    if ttl is None and (minutes := langgraph_config.ttl_config("checkpointer").get("default_ttl")):
+        ttl = {"strategy": "delete", "ttl": minutes}  # langgraph.json's, as LangGraph's
     new_events = domain.create(
         thread_id=thread_id,
         metadata=metadata,

@@ -187,6 +187,8 @@ class StoreItemsApi(APIView):
             if body.get("ttl") is not None:
                 raise InvalidInput("ttl_seconds: give ttl (minutes) or ttl_seconds, not both")
             body["ttl"] = body["ttl_seconds"] / 60
+        # Not given at all: the configured default (given as null: never expires).
+        ttl = body["ttl"] if "ttl" in body else services.CONFIGURED_TTL
         value = {
             "namespace": body["namespace"],
             "key": body["key"],
@@ -199,7 +201,7 @@ class StoreItemsApi(APIView):
             namespace=value["namespace"],
             key=body["key"],
             value=body["value"],
-            ttl=body.get("ttl"),
+            ttl=ttl,
             tenant=principal_of(request).tenant,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
