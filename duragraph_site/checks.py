@@ -11,12 +11,27 @@ from duragraph_site import langgraph_config
 
 
 @checks.register()
-def langgraph_json_ttls(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``langgraph.json``'s ``store.ttl`` and ``checkpointer.ttl`` are well formed."""
-    errors = []
-    for name in langgraph_config.TTL_KEYS:
+def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``langgraph.json``'s ``store.ttl``, ``checkpointer.ttl`` and ``http`` flags are well
+    formed (errors); the ``http`` keys DuraGraph does not act on are said (warnings)."""
+    messages: list[checks.CheckMessage] = []
+    readers = [
+        *(
+            lambda name=name: langgraph_config.ttl_config(name)
+            for name in langgraph_config.TTL_KEYS
+        ),
+        langgraph_config.disabled_route_groups,
+    ]
+    for read in readers:
         try:
-            langgraph_config.ttl_config(name)
+            read()
         except ValueError as error:
-            errors.append(checks.Error(str(error), id="duragraph.E001"))
-    return errors
+            messages.append(checks.Error(str(error), id="duragraph.E001"))
+    for key in langgraph_config.http_keys_not_honoured():
+        messages.append(
+            checks.Warning(
+                f"langgraph.json http.{key}: not supported by DuraGraph, ignored",
+                id="duragraph.W001",
+            )
+        )
+    return messages

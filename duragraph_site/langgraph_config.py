@@ -16,6 +16,27 @@ from typing import Any
 
 from django.conf import settings
 
+#: ``http``'s route groups that can be removed (``disable_<group>``), as LangGraph documents
+#: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
+HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta")
+#: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
+#: MCP, A2A and the generative UI are not served; a custom app, headers and middleware order
+#: have no equivalent yet.
+HTTP_NOT_HONOURED = frozenset(
+    {
+        "app",
+        "cors",
+        "configurable_headers",
+        "logging_headers",
+        "middleware_order",
+        "enable_custom_route_auth",
+        "mount_prefix",
+        "disable_mcp",
+        "disable_a2a",
+        "disable_ui",
+        "disable_webhooks",
+    }
+)
 #: The keys of ``store.ttl`` and ``checkpointer.ttl``, as LangGraph documents them.
 TTL_KEYS = {
     "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
@@ -94,3 +115,25 @@ def ttl_config(name: str) -> dict[str, Any]:
     if ttl.get("strategy", "delete") != "delete":
         raise ValueError(f"{where}.strategy: 'delete' (the only strategy)")
     return dict(ttl)
+
+
+def disabled_route_groups() -> frozenset[str]:
+    """The route groups ``langgraph.json``'s ``http.disable_<group>`` removes.
+
+    Raises:
+        ValueError: a flag that is not true or false.
+    """
+    http = section("http")
+    disabled = set()
+    for group in HTTP_GROUPS:
+        flag = http.get(f"disable_{group}", False)
+        if not isinstance(flag, bool):
+            raise ValueError(f"langgraph.json http.disable_{group}: true or false")
+        if flag:
+            disabled.add(group)
+    return frozenset(disabled)
+
+
+def http_keys_not_honoured() -> list[str]:
+    """The ``http`` keys that ``langgraph.json`` sets and DuraGraph does not act on."""
+    return sorted(key for key in section("http") if key in HTTP_NOT_HONOURED)

@@ -11,7 +11,7 @@ from assistants.api import views as assistant_views
 from duragraph_site import dashboard, health, info, metrics
 from duragraph_site.api.errors import require_methods
 from duragraph_site.api.schema import OpenApiJsonView
-from duragraph_site.api.urls import V1_PREFIX, api_patterns
+from duragraph_site.api.urls import DISABLED, V1_PREFIX, api_patterns
 from runs.api import history as run_history
 from runs.api import runs as run_views
 from threads.api import views as thread_views
@@ -20,21 +20,32 @@ from workers.api import views as worker_views
 #: The plain (non-DRF) API views answer these methods; any other is a 405 JSON, as DRF's.
 read_only = require_methods("GET", "HEAD")
 
-urlpatterns = [
-    path("ok", read_only(health.ok), name="ok"),
-    path("health", read_only(health.health), name="health"),
+#: LangGraph's "meta" routes (``http.disable_meta`` removes them).
+meta = [
     path("info", info.InfoApi.as_view(), name="info"),
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
-    path("admin/", admin.site.urls),
     path("metrics", read_only(metrics.metrics_view), name="metrics"),
+]
+#: Ours under /api/v1: a run's history, and the original DuraGraph server's routes that
+#: LangGraph lacks (its SDK's client calls them), each with its group.
+v1_extras = {
+    "runs": [
+        path(f"{V1_PREFIX}runs/<str:run_id>/events", run_history.RunEventsApi.as_view()),
+        path(f"{V1_PREFIX}runs/<uuid:run_id>", run_views.RunByIdApi.as_view()),
+    ],
+    "assistants": [path(f"{V1_PREFIX}assistants", assistant_views.AssistantListApi.as_view())],
+    "threads": [path(f"{V1_PREFIX}threads", thread_views.ThreadListApi.as_view())],
+}
+
+urlpatterns = [
+    path("ok", read_only(health.ok), name="ok"),
+    path("health", read_only(health.health), name="health"),
+    *(meta if "meta" not in DISABLED else []),
+    path("admin/", admin.site.urls),
     path(f"{V1_PREFIX}workers", worker_views.WorkerListBareApi.as_view()),
     path(f"{V1_PREFIX}workers/", include("workers.api.urls")),
-    path(f"{V1_PREFIX}runs/<str:run_id>/events", run_history.RunEventsApi.as_view()),
-    # The original DuraGraph server's routes that LangGraph lacks (its SDK's client calls them).
-    path(f"{V1_PREFIX}runs/<uuid:run_id>", run_views.RunByIdApi.as_view()),
-    path(f"{V1_PREFIX}assistants", assistant_views.AssistantListApi.as_view()),
-    path(f"{V1_PREFIX}threads", thread_views.ThreadListApi.as_view()),
+    *(route for group, routes in v1_extras.items() if group not in DISABLED for route in routes),
     path(V1_PREFIX, include(api_patterns)),
     path("api/", include("workflows.api.urls")),  # workflow-graph's routes (DAG jobs)
     path("", include(dashboard)),  # "/" and /dashboard/...: browser paths

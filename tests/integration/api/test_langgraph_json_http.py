@@ -1,0 +1,92 @@
+"""``langgraph.json``'s ``http.disable_<group>`` flags remove LangGraph's route groups, as
+LangGraph documents them (read once when the URL table is built); a flag that is not a boolean
+fails ``manage.py check``, and the ``http`` keys DuraGraph does not act on are warned about."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+from django.core import checks
+from django.urls import clear_url_caches
+from rest_framework.test import APIClient
+
+import duragraph_site.api.urls
+import duragraph_site.urls
+
+pytestmark = pytest.mark.django_db
+
+
+def rebuild_routes() -> None:
+    importlib.reload(duragraph_site.api.urls)
+    importlib.reload(duragraph_site.urls)
+    clear_url_caches()
+
+
+@pytest.fixture
+def configure(tmp_path, monkeypatch):
+    """``configure(**http)``: a langgraph.json with that ``http`` section, and the URL table
+    built from it; the usual one is rebuilt afterwards."""
+
+    def write(**http) -> None:
+        path = tmp_path / "langgraph.json"
+        path.write_text(json.dumps({"graphs": {}, "http": http}))
+        monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+        rebuild_routes()
+
+    yield write
+    monkeypatch.delenv("DURAGRAPH_CONFIG", raising=False)
+    rebuild_routes()
+
+
+def status(method: str, path: str, body: dict | None = None) -> int:
+    return APIClient().generic(method, path, json.dumps(body or {}), "application/json").status_code
+
+
+def test_disabled_groups_are_gone_at_the_root_and_under_api_v1(configure):
+    configure(disable_assistants=True, disable_store=True)
+    for prefix in ("", "/api/v1"):
+        assert status("POST", f"{prefix}/assistants/search") == 404
+        assert status("GET", f"{prefix}/store/items?namespace=a&key=k") == 404
+        assert status("POST", f"{prefix}/threads") == 200, "the others stay"
+    assert status("GET", "/api/v1/assistants") == 404, "our extras of the group too"
+    assert status("GET", "/info") == 200
+    refused = APIClient().post("/assistants/search", {}, format="json")
+    assert "detail" in refused.json(), "a JSON 404, as for any unknown path"
+
+
+def test_disable_meta_removes_openapi_docs_info_and_metrics_but_not_ok(configure):
+    configure(disable_meta=True)
+    for path in ("/openapi.json", "/docs", "/info", "/metrics"):
+        assert status("GET", path) == 404, path
+    assert status("GET", "/ok") == 200
+    assert status("POST", "/threads") == 200
+
+
+def test_threads_and_runs_can_go_too(configure):
+    configure(disable_threads=True, disable_runs=True)
+    assert status("POST", "/threads") == 404
+    assert status("POST", "/runs/crons/search") == 404
+    assert status("GET", "/api/v1/runs/00000000-0000-4000-8000-000000000000") == 404
+    assert status("POST", "/assistants/search") == 200
+
+
+def test_without_flags_every_group_is_served(configure):
+    configure()
+    assert status("POST", "/assistants/search") == 200
+    assert status("GET", "/store/items?namespace=a&key=k") == 200
+    assert status("GET", "/info") == 200
+
+
+def test_a_flag_that_is_not_a_boolean_fails_the_check_and_unsupported_keys_warn(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"http": {"disable_store": "yes", "app": "./app.py:app"}}))
+    monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+    found = {(m.id, m.msg) for m in checks.run_checks() if m.id.startswith("duragraph.")}
+    assert found == {
+        ("duragraph.E001", "langgraph.json http.disable_store: true or false"),
+        ("duragraph.W001", "langgraph.json http.app: not supported by DuraGraph, ignored"),
+    }
