@@ -100,15 +100,7 @@ class RegisteredGraph:
         target, attr = match.group("target"), match.group("attr")
         try:
             if target.endswith(".py"):
-                module_name = f"duragraph_graphs.{re.sub(r'[^A-Za-z0-9_]', '_', target)}"
-                module = sys.modules.get(module_name)
-                if module is None:
-                    spec = importlib.util.spec_from_file_location(module_name, target)
-                    if spec is None or spec.loader is None:
-                        raise ImportError(f"cannot load {target}")
-                    module = importlib.util.module_from_spec(spec)
-                    sys.modules[module_name] = module
-                    spec.loader.exec_module(module)
+                module = _file_module(target)
             else:
                 module = importlib.import_module(target)
             value = getattr(module, attr)
@@ -252,6 +244,31 @@ def _configurable_jsonschema(graph: Any) -> dict | None:
     for key in _HIDDEN_CONFIG_KEYS:
         schema.get("properties", {}).pop(key, None)
     return schema
+
+
+#: Held while a graph file runs: another graph of the same file, loaded on another thread, must
+#: wait for the whole module instead of finding it half run in ``sys.modules``.
+_FILE_MODULES_LOCK = threading.RLock()
+
+
+def _file_module(target: str) -> Any:
+    """The module of the graph file *target*, run once per process (as an import would)."""
+    module_name = f"duragraph_graphs.{re.sub(r'[^A-Za-z0-9_]', '_', target)}"
+    with _FILE_MODULES_LOCK:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            return module
+        spec = importlib.util.spec_from_file_location(module_name, target)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {target}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # as an import does: the file may import itself
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]  # a failed run leaves nothing half made behind
+            raise
+        return module
 
 
 # -- the registry --------------------------------------------------------------------------------

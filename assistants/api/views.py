@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -177,7 +172,10 @@ class AssistantListApi(AssistantCreateApi):
     @extend_schema(
         operation_id="assistants_list",
         parameters=[ListQuery],
-        responses=OpenApiResponse(description="`{assistants: [Assistant], total}`"),
+        responses=inline_serializer(
+            "AssistantList",
+            {"assistants": AssistantSerializer(many=True), "total": serializers.IntegerField()},
+        ),
     )
     def get(self, request: Request) -> Response:
         query = validated(self.ListQuery, request.query_params.dict())

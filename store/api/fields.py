@@ -7,6 +7,7 @@ in the OpenAPI schema.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -46,6 +47,31 @@ class TtlField(serializers.Field):
     def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field(
+    {"type": "number", "exclusiveMinimum": 0, "maximum": domain.MAX_TTL_MINUTES * 60}
+)
+class TtlSecondsField(serializers.Field):
+    """Seconds to live (the DuraGraph SDK's ``ttl_seconds``): a positive JSON number up to the
+    longest TTL, or null."""
+
+    default_error_messages = {
+        "invalid": "Must be a positive number of seconds or null.",
+        "max_value": f"Must be at most {domain.MAX_TTL_MINUTES * 60} seconds; null: forever.",
+    }
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if not math.isfinite(data) or data <= 0:
+            self.fail("invalid")
+        if data > domain.MAX_TTL_MINUTES * 60:
+            self.fail("max_value")
         return data
 
     def to_representation(self, value: Any) -> Any:

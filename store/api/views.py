@@ -28,6 +28,7 @@ from store.api.fields import (
     StrictCharField,
     StrictIntegerField,
     TtlField,
+    TtlSecondsField,
     namespace_field,
 )
 
@@ -132,11 +133,10 @@ class StoreItemsApi(APIView):
         value = serializers.DictField()
         index = IndexField(required=False, allow_null=True)
         ttl = TtlField(required=False, allow_null=True, help_text="Minutes to live; null: forever.")
-        ttl_seconds = TtlField(
+        ttl_seconds = TtlSecondsField(
             required=False,
             allow_null=True,
             help_text="Seconds to live (the DuraGraph SDK's field); give it or ttl, not both.",
-            error_messages={"invalid": "Must be a positive number of seconds or null."},
         )
 
         class Meta:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -175,7 +174,10 @@ class ThreadListApi(ThreadCreateApi):
     @extend_schema(
         operation_id="threads_list",
         parameters=[ListQuery],
-        responses=OpenApiResponse(description="`{threads: [Thread], total}`"),
+        responses=inline_serializer(
+            "ThreadList",
+            {"threads": ThreadSerializer(many=True), "total": serializers.IntegerField()},
+        ),
     )
     def get(self, request: Request) -> Response:
         query = validated(self.ListQuery, request.query_params.dict())

@@ -208,6 +208,16 @@ class WorkerListBareApi(WorkerListApi):
         return super().get(request)
 
 
+class WorkerLogEntrySerializer(api.Serializer):
+    """One line of ``duragraph logs``."""
+
+    timestamp = serializers.CharField()
+    level = serializers.ChoiceField(choices=["INFO", "WARNING", "ERROR"])
+    message = serializers.CharField()
+    worker = serializers.CharField(allow_null=True)
+    run_id = serializers.UUIDField()
+
+
 class WorkerLogsApi(WorkerApiView):
     """``GET /api/v1/workers/logs``: what ``duragraph logs`` prints, from the event log."""
 
@@ -218,7 +228,7 @@ class WorkerLogsApi(WorkerApiView):
     @extend_schema(
         operation_id="workers_logs",
         parameters=[QuerySerializer],
-        responses=OpenApiTypes.OBJECT,
+        responses=WorkerLogEntrySerializer(many=True),
         description="The runs the worker (every worker, without `worker`) started, latest "
         "`limit`, and how each lease ended: `[{timestamp, level, message, worker, run_id}]`, "
         "oldest first.",
