@@ -423,7 +423,8 @@ def jobs_complete(
         completed = {row[0] for row in rows}  # completed_lease_id, then the run's columns
         event_metrics.count_appended(domain.JOB_STREAM, ["JobSucceeded"] * len(completed))
         run_names = names[1:]
-        runs = {row[1 + run_names.index("run_id")]: row[1:] for row in rows}
+        run_id_at = names.index("run_id")
+        runs = {row[run_id_at]: row[1:] for row in rows}
         for run_id in sorted(runs):  # the runs' lock order
             _settle(projection.run_state_of(run_names, runs[run_id]), now=now)
     return [
