@@ -26,6 +26,35 @@ const DG = (() => {
     return { close() { closedByUs = true; ws.close(); } };
   }
 
+  // A node's HTML as the server rendered it: without the "fresh" highlight this script adds.
+  const served = (node, html = (copy) => copy.outerHTML) => {
+    const copy = node.cloneNode(true);
+    [copy, ...copy.querySelectorAll(".fresh")].forEach((element) => {
+      element.classList.remove("fresh");
+      if (!element.classList.length) element.removeAttribute("class");
+    });
+    return html(copy);
+  };
+
+  // Put a fragment into a region without disturbing what did not change: an identical fragment
+  // leaves the DOM alone, and rows whose HTML is unchanged keep their nodes. A click is a
+  // mousedown and a mouseup on one node; swapping the node between the two loses the click.
+  function swapIn(region, html) {
+    const next = document.createElement("template");
+    next.innerHTML = html;
+    if (served(region, (copy) => copy.innerHTML) === next.innerHTML) return false;
+    const rows = new Map([...region.querySelectorAll("[data-row]")].map((row) => [row.dataset.row, row]));
+    const ticked = new Set([...region.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.name + "=" + box.value));
+    next.content.querySelectorAll("[data-row]").forEach((row) => {
+      const old = rows.get(row.dataset.row);
+      if (old && served(old) === row.outerHTML) row.replaceWith(old);
+      else if (!old || old.dataset.state !== row.dataset.state) row.classList.add("fresh");
+    });
+    next.content.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.has(box.name + "=" + box.value); });
+    region.replaceChildren(next.content);
+    return true;
+  }
+
   function refresher(region) {
     let busy = false, again = false;
     const run = async () => {
@@ -33,14 +62,7 @@ const DG = (() => {
       busy = true;
       try {
         const response = await fetch(region.dataset.liveRefresh, { headers: { "X-Dashboard-Fragment": "1" } });
-        if (response.ok) {
-          const before = new Set([...region.querySelectorAll("[data-row]")].map((row) => row.dataset.row + row.dataset.state));
-          const ticked = new Set([...region.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.name + "=" + box.value));
-          region.innerHTML = await response.text();
-          region.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.has(box.name + "=" + box.value); });
-          region.querySelectorAll("[data-row]").forEach((row) => {
-            if (!before.has(row.dataset.row + row.dataset.state)) row.classList.add("fresh");
-          });
+        if (response.ok && swapIn(region, await response.text())) {
           region.dispatchEvent(new CustomEvent("dg:refreshed", { bubbles: true }));
         }
       } finally {
