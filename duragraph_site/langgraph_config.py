@@ -18,9 +18,9 @@ from django.conf import settings
 
 #: ``http``'s route groups that can be removed (``disable_<group>``), as LangGraph documents
 #: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
-HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta")
+HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp")
 #: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
-#: MCP, A2A and the generative UI are not served; a custom app, headers and middleware order
+#: A2A and the generative UI are not served; a custom app, headers and middleware order
 #: have no equivalent yet.
 HTTP_NOT_HONOURED = frozenset(
     {
@@ -31,7 +31,6 @@ HTTP_NOT_HONOURED = frozenset(
         "middleware_order",
         "enable_custom_route_auth",
         "mount_prefix",
-        "disable_mcp",
         "disable_a2a",
         "disable_ui",
         "disable_webhooks",

@@ -13,6 +13,7 @@ from duragraph_site.api.errors import require_methods
 from duragraph_site.api.schema import OpenApiJsonView
 from duragraph_site.api.urls import DISABLED, V1_PREFIX, api_patterns
 from runs.api import history as run_history
+from runs.api import mcp as run_mcp
 from runs.api import runs as run_views
 from threads.api import views as thread_views
 from workers.api import views as worker_views
@@ -26,6 +27,11 @@ meta = [
     path("openapi.json", OpenApiJsonView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("metrics", read_only(metrics.metrics_view), name="metrics"),
+]
+#: MCP's endpoint (``http.disable_mcp`` removes it): at the root only, as LangGraph's.
+mcp = [
+    path("mcp/", run_mcp.McpApi.as_view(), name="mcp"),
+    path("mcp", run_mcp.McpNoSlashApi.as_view()),
 ]
 #: Ours under /api/v1: a run's history, and the original DuraGraph server's routes that
 #: LangGraph lacks (its SDK's client calls them), each with its group.
@@ -42,6 +48,7 @@ urlpatterns = [
     path("ok", read_only(health.ok), name="ok"),
     path("health", read_only(health.health), name="health"),
     *(meta if "meta" not in DISABLED else []),
+    *(mcp if "mcp" not in DISABLED else []),
     path("admin/", admin.site.urls),
     path(f"{V1_PREFIX}workers", worker_views.WorkerListBareApi.as_view()),
     path(f"{V1_PREFIX}workers/", include("workers.api.urls")),

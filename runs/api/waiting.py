@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 from django.http import StreamingHttpResponse
@@ -42,10 +43,14 @@ from runs.waiting import waiter
 KEEPALIVE_SECONDS = 5.0
 
 
-async def _result_when_over(
-    run_id: uuid.UUID, thread_id: uuid.UUID, *, cancel_on_disconnect: bool = False
+async def result_when_over(
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    *,
+    cancel_on_disconnect: bool = False,
+    render: Callable[[Any], bytes] = orjson.dumps,
 ) -> AsyncIterator[bytes]:
-    """Newlines while the run is active, then its result as JSON."""
+    """Newlines while the run is active, then its result as JSON (*render* writes it)."""
     try:
         async with waiter.awatching(run_id) as ended:
             while not await db_call(selectors.run_is_over, run_id):
@@ -60,7 +65,7 @@ async def _result_when_over(
             await db_call(cancel_quietly, run_id)
         raise
     result = await db_call(selectors.run_result, run_id, thread_id)
-    yield orjson.dumps(result)
+    yield render(result)
 
 
 def cancel_quietly(run_id: uuid.UUID) -> None:
@@ -76,7 +81,7 @@ def _wait_response(
     request: Request, run: Run, *, cancel_on_disconnect: bool = False
 ) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        _result_when_over(run.run_id, run.thread_id, cancel_on_disconnect=cancel_on_disconnect),
+        result_when_over(run.run_id, run.thread_id, cancel_on_disconnect=cancel_on_disconnect),
         content_type="application/json",
     )
     response["Location"] = run_location(request, run, "/join")

@@ -30,6 +30,12 @@ FORGED = "dg_0123456789ab_" + "A" * 43
 #: Bodies that would be accepted (they create or change something) were the caller known.
 BODIES = {
     "threads_create": {"metadata": {"by": "nobody"}},
+    "post_mcp": {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "simple", "arguments": {"items": ["intruder"]}},
+    },
     "threads_update": {"metadata": {"by": "nobody"}},
     "threads_copy": {},
     "threads_prune": {"thread_ids": ["{thread_id}"], "strategy": "delete"},
@@ -177,9 +183,9 @@ def test_every_operation_refuses_a_caller_without_credentials_and_changes_nothin
     with httpx.Client(base_url=secured, timeout=30) as http:
         for method, path, operation in operations:
             url, request = _request(operation, path, objects)
-            # LangGraph's paths are served under /api/v1 too (/info, the workers' and
+            # LangGraph's paths are served under /api/v1 too (/info, /mcp/, the workers' and
             # workflow-graph's /api/ routes only once).
-            once = path.startswith("/api/") or path == "/info"
+            once = path.startswith("/api/") or path in {"/info", "/mcp/"}
             prefixes = [""] if once else ["", "/api/v1"]
             for prefix in prefixes:
                 for label, headers in (

@@ -64,6 +64,15 @@ def test_disable_meta_removes_openapi_docs_info_and_metrics_but_not_ok(configure
     assert status("POST", "/threads") == 200
 
 
+def test_disable_mcp_removes_the_mcp_endpoint(configure):
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert status("POST", "/mcp/", ping) == 200
+    configure(disable_mcp=True)
+    assert status("POST", "/mcp/", ping) == 404
+    assert status("POST", "/mcp", ping) == 404
+    assert status("POST", "/threads") == 200
+
+
 def test_threads_and_runs_can_go_too(configure):
     configure(disable_threads=True, disable_runs=True)
     assert status("POST", "/threads") == 404
