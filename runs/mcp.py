@@ -193,7 +193,9 @@ def tool_result(output: Any) -> dict[str, Any]:
     error's type and message."""
     if isinstance(output, dict) and isinstance(output.get("__error__"), dict):
         failure = output["__error__"]
-        text = ": ".join(str(part) for part in (failure.get("error"), failure.get("message")) if part)
+        text = ": ".join(
+            str(part) for part in (failure.get("error"), failure.get("message")) if part
+        )
         return {"isError": True, "content": [{"type": "text", "text": text or "the run failed"}]}
     answer: dict[str, Any] = {
         "content": [{"type": "text", "text": json.dumps(output, ensure_ascii=False)}],

@@ -224,6 +224,61 @@ def extract(document: dict[str, Any], path: str) -> Any:
     return current
 
 
+#: What a thread's checkpoints occupy, as stored (``thread_storage``): the checkpoint rows
+#: (LangGraph's serialized checkpoint, channel values inline, plus the metadata), the JSON copy
+#: of each root checkpoint's state by channel (what ``state`` and ``history`` read), and the
+#: pending writes.
+_STORAGE_SQL = """
+SELECT 'checkpoints', NULL, count(*),
+       coalesce(sum(octet_length(checkpoint) + octet_length(metadata::text)), 0)
+FROM threads_checkpoint WHERE thread_id = %(thread_id)s
+UNION ALL
+SELECT 'channel', channel.key, count(*), sum(octet_length(channel.value::text))
+FROM threads_checkpoint, jsonb_each(CASE jsonb_typeof("values") WHEN 'object' THEN "values"
+                                         ELSE '{}'::jsonb END) AS channel
+WHERE thread_id = %(thread_id)s
+GROUP BY channel.key
+UNION ALL
+SELECT 'pending_writes', NULL, count(*), coalesce(sum(octet_length(value)), 0)
+FROM threads_checkpointwrite WHERE thread_id = %(thread_id)s
+"""
+
+
+def thread_storage(thread_id: uuid.UUID, *, tenant: str | None = None) -> dict[str, Any]:
+    """The bytes the thread's checkpoints occupy, as LangGraph's ``/threads/{id}/storage``
+    reports them: ``checkpoints``, ``channel_values`` (by channel: how many checkpoints hold
+    it, and its bytes), ``pending_writes`` and their ``total_bytes``. 404 for an unknown
+    thread (or another tenant's)."""
+    thread_get(thread_id, tenant=tenant)
+    with connections[router.db_for_read(Checkpoint)].cursor() as cursor:
+        cursor.execute(_STORAGE_SQL, {"thread_id": thread_id})
+        rows = cursor.fetchall()
+    sections = {
+        kind: {"count": count, "bytes": size}
+        for kind, _channel, count, size in rows
+        if kind != "channel"
+    }
+    by_channel = {
+        channel: {"versions": count, "bytes": size}
+        for kind, channel, count, size in sorted(rows, key=lambda row: row[1] or "")
+        if kind == "channel"
+    }
+    channel_values = {
+        "count": sum(entry["versions"] for entry in by_channel.values()),
+        "bytes": sum(entry["bytes"] for entry in by_channel.values()),
+        "by_channel": by_channel,
+    }
+    return {
+        "thread_id": thread_id,
+        "total_bytes": sections["checkpoints"]["bytes"]
+        + channel_values["bytes"]
+        + sections["pending_writes"]["bytes"],
+        "checkpoints": sections["checkpoints"],
+        "channel_values": channel_values,
+        "pending_writes": sections["pending_writes"],
+    }
+
+
 def thread_latest_checkpoint(thread_id: uuid.UUID) -> tuple[str, dict[str, Any]] | None:
     """``(checkpoint_id, metadata)`` of the thread's latest root checkpoint, or None."""
     return (

@@ -83,6 +83,26 @@ def test_state_and_history_match_the_run(client):
     ]
 
 
+def test_a_threads_storage_counts_its_checkpoints_and_channels(client):
+    thread = client.threads.create()
+    client.runs.wait(thread["thread_id"], "simple", input={"items": ["x"]})
+    storage = client.http.get(f"/threads/{thread['thread_id']}/storage")
+    assert storage["thread_id"] == thread["thread_id"]
+    assert storage["checkpoints"]["count"] == 4  # input, START, a, b
+    assert storage["checkpoints"]["bytes"] > 0
+    # The JSON state of each checkpoint by channel: "items" in three (the input one has none).
+    items = storage["channel_values"]["by_channel"]["items"]
+    assert items == {"versions": 3, "bytes": len('["x"]["x", "a"]["x", "a", "b"]')}
+    assert storage["pending_writes"]["count"] > 0 and storage["pending_writes"]["bytes"] > 0
+    assert storage["total_bytes"] == (
+        storage["checkpoints"]["bytes"]
+        + storage["channel_values"]["bytes"]
+        + storage["pending_writes"]["bytes"]
+    )
+    with pytest.raises(NotFoundError):
+        client.http.get(f"/threads/{uuid.uuid4()}/storage")
+
+
 def test_interrupt_then_resume_with_command(client):
     thread = client.threads.create()
     result = client.runs.wait(thread["thread_id"], "approval", input={"request": "deploy"})

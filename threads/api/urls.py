@@ -18,4 +18,5 @@ urlpatterns = [
         views.ThreadStateAtCheckpointApi.as_view(),
     ),
     path("threads/<str:thread_id>/history", views.ThreadHistoryApi.as_view()),
+    path("threads/<str:thread_id>/storage", views.ThreadStorageApi.as_view()),
 ]

@@ -540,3 +540,48 @@ class ThreadHistoryApi(APIView):
             checkpoint=dict(data["checkpoint"]) if data.get("checkpoint") else None,
         )
         return Response([_select_state(item, data.get("select")) for item in states])
+
+
+_COUNT_AND_BYTES = {"count": serializers.IntegerField(), "bytes": serializers.IntegerField()}
+ThreadStorageSerializer = inline_serializer(
+    "ThreadStorage",
+    {
+        "thread_id": serializers.UUIDField(),
+        "total_bytes": serializers.IntegerField(),
+        "checkpoints": inline_serializer("ThreadStorageCheckpoints", _COUNT_AND_BYTES),
+        "channel_values": inline_serializer(
+            "ThreadStorageChannelValues",
+            {
+                **_COUNT_AND_BYTES,
+                "by_channel": serializers.DictField(
+                    child=inline_serializer(
+                        "ThreadStorageChannel",
+                        {
+                            "versions": serializers.IntegerField(),
+                            "bytes": serializers.IntegerField(),
+                        },
+                    )
+                ),
+            },
+        ),
+        "pending_writes": inline_serializer("ThreadStoragePendingWrites", _COUNT_AND_BYTES),
+    },
+)
+
+
+class ThreadStorageApi(APIView):
+    @extend_schema(
+        operation_id="threads_storage",
+        summary="Get Thread Storage",
+        description=(
+            "Bytes the thread's checkpoints occupy, as stored: the checkpoint rows (the "
+            "serialized checkpoints, channel values inline, and their metadata), the JSON copy "
+            "of each checkpoint's state by channel (versions: the checkpoints holding it), and "
+            "the pending writes."
+        ),
+        responses=ThreadStorageSerializer,
+    )
+    def get(self, request: Request, thread_id: str) -> Response:
+        thread_id = _thread_id(thread_id)
+        thread_authorized(principal_of(request), thread_id, "read")
+        return Response(selectors.thread_storage(thread_id, tenant=_scope(request)))

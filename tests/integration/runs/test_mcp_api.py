@@ -62,7 +62,9 @@ def test_get_and_delete_answer_as_a_stateless_server():
     assert api.get("/mcp").status_code == 405
 
 
-def test_a_tenant_sees_its_assistants_and_the_graphs_defaults_not_anothers(settings, system_assistant):
+def test_a_tenant_sees_its_assistants_and_the_graphs_defaults_not_anothers(
+    settings, system_assistant
+):
     settings.AUTH_ENABLED = True
     account_selectors.forget_cached_keys()
     assistant_services.assistant_create(graph_id="agent", name="Ours to use", tenant="tenant-a")

@@ -37,7 +37,13 @@ def detail(call, *args, **kwargs) -> str:
 def test_another_tenants_thread_is_an_unknown_one(mine):
     thread_id, unknown = mine.thread_id, uuid.uuid4()
     expected = f"Thread with ID {thread_id} not found"
-    for query in (selectors.thread_get, selectors.thread_state, selectors.thread_history):
+    queries = (
+        selectors.thread_get,
+        selectors.thread_state,
+        selectors.thread_history,
+        selectors.thread_storage,
+    )
+    for query in queries:
         assert detail(query, thread_id, tenant=B) == expected
         assert detail(query, unknown, tenant=B) == f"Thread with ID {unknown} not found"
     assert detail(services.thread_update, thread_id=thread_id, metadata={"x": 1}, tenant=B) == (
@@ -51,6 +57,7 @@ def test_another_tenants_thread_is_an_unknown_one(mine):
     assert services.threads_prune(thread_ids=[thread_id], tenant=B) == 0
     # Nothing of it changed; its tenant (and an all-tenant caller) still see it.
     assert selectors.thread_get(thread_id, tenant=A).metadata == {"t": 1}
+    assert selectors.thread_storage(thread_id, tenant=A)["total_bytes"] == 0  # no checkpoint yet
     assert selectors.thread_get(thread_id).tenant == A
     copy = services.thread_copy(thread_id=thread_id, tenant=A)
     assert copy.tenant == A  # a copy stays in its source's tenant

@@ -63,8 +63,15 @@ def test_assistant_names_become_valid_tool_names(name, tool):
 
 @pytest.mark.parametrize(
     ("params", "offset"),
-    [({}, 0), ({"cursor": "100"}, 100), ({"cursor": 200}, 200), ({"cursor": "x"}, 0),
-     ({"cursor": "-5"}, 0), ({"cursor": None}, 0), ({"cursor": [1]}, 0)],
+    [
+        ({}, 0),
+        ({"cursor": "100"}, 100),
+        ({"cursor": 200}, 200),
+        ({"cursor": "x"}, 0),
+        ({"cursor": "-5"}, 0),
+        ({"cursor": None}, 0),
+        ({"cursor": [1]}, 0),
+    ],
 )
 def test_a_cursor_is_an_offset_and_a_foreign_one_starts_over(params, offset):
     assert mcp.cursor_offset(params) == offset
@@ -76,7 +83,9 @@ def test_a_chat_graphs_messages_become_one_string_and_the_schema_stays_an_object
         "properties": {
             "messages": {
                 "type": "array",
-                "items": {"oneOf": [{"$ref": "#/$defs/AIMessage"}, {"$ref": "#/$defs/HumanMessage"}]},
+                "items": {
+                    "oneOf": [{"$ref": "#/$defs/AIMessage"}, {"$ref": "#/$defs/HumanMessage"}]
+                },
             },
             "topic": {"type": "string"},
         },
