@@ -199,11 +199,18 @@ def process_label(process: psutil.Process) -> str:
     return Path(args[0]).name if args else name
 
 
+Workloads = dict[str, Callable[[SyncLangGraphClient, str], Request]]
+
+
 def run_side(
-    server: Server, clients: list[int], warmup: float, seconds: float
+    server: Server,
+    clients: list[int],
+    warmup: float,
+    seconds: float,
+    workloads: Workloads = WORKLOADS,
 ) -> dict[tuple[str, int], Result]:
     results = {}
-    for name, prepare in WORKLOADS.items():
+    for name, prepare in workloads.items():
         for count in clients:
             results[name, count] = measure(server, prepare, count, warmup, seconds)
             print(f"  {server.name}: {name} x{count} done", file=sys.stderr, flush=True)
@@ -218,7 +225,11 @@ def cells(result: Result | None) -> list[str]:
     return [f"{result.rate:,.0f}", f"{result.p50_ms:.2f}", f"{result.p99_ms:.2f}"]
 
 
-def print_table(sides: dict[str, dict[tuple[str, int], Result]], clients: list[int]) -> None:
+def print_table(
+    sides: dict[str, dict[tuple[str, int], Result]],
+    clients: list[int],
+    workloads: Workloads = WORKLOADS,
+) -> None:
     header = ["workload", "clients"]
     for side in sides:
         header += [f"{side} req/s", f"{side} p50 ms", f"{side} p99 ms"]
@@ -226,7 +237,7 @@ def print_table(sides: dict[str, dict[tuple[str, int], Result]], clients: list[i
     if both:
         header.append("/".join(sides))
     rows = []
-    for name in WORKLOADS:
+    for name in workloads:
         for count in clients:
             results = [side[name, count] for side in sides.values()]
             row = [name, str(count)]
@@ -240,13 +251,17 @@ def print_table(sides: dict[str, dict[tuple[str, int], Result]], clients: list[i
     print_rows(header, rows, "<" + ">" * (len(header) - 1))
 
 
-def print_cpu(sides: dict[str, dict[tuple[str, int], Result]], clients: list[int]) -> None:
+def print_cpu(
+    sides: dict[str, dict[tuple[str, int], Result]],
+    clients: list[int],
+    workloads: Workloads = WORKLOADS,
+) -> None:
     print(
         "\nCPU ms per request, by process (client = this script; 2 cores shared by client and server)"
     )
     header = ["workload", "clients", "server", "CPU ms per request"]
     rows = []
-    for name in WORKLOADS:
+    for name in workloads:
         for count in clients:
             for side, results in sides.items():
                 result = results[name, count]
