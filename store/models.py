@@ -40,6 +40,9 @@ class Item(models.Model):
             GinIndex(fields=["namespace"], name="store_item_namespace_gin"),
             # Search filters pre-filter with `value @> {...}` (jsonb containment).
             GinIndex(fields=["value"], opclasses=["jsonb_path_ops"], name="store_item_value_gin"),
+            # A search reads a tenant's items most recent first: under a broad prefix, its
+            # LIMIT stops after a page's worth instead of sorting every item.
+            models.Index(fields=["tenant", "-updated_at"], name="store_item_recent_idx"),
             # The prune scans only items that can expire.
             models.Index(
                 fields=["expires_at"],

@@ -137,7 +137,21 @@ def store_search_items(
         "refresh": _refresh(refresh_ttl),
         "now": now or timezone.now(),
     }
-    return fetch_items(queries["search_items"], params)
+    prefix_kind = (
+        "prefix_with_wildcards" if domain.WILDCARD in prefix else "prefix_exact" if prefix else ""
+    )
+    filtered = bool(conditions.equals or conditions.comparisons)
+    return fetch_items(_SEARCH_SQL[prefix_kind, filtered], params)
+
+
+#: ``search_items`` with the pieces a search needs, by (prefix kind, filtered): built once.
+_SEARCH_SQL = {
+    (prefix_kind, filtered): queries["search_items"]
+    .replace("/*prefix*/", queries[prefix_kind] if prefix_kind else "")
+    .replace("/*comparisons*/", queries["filter_conditions"] if filtered else "")
+    for prefix_kind in ("", "prefix_exact", "prefix_with_wildcards")
+    for filtered in (False, True)
+}
 
 
 def store_list_namespaces(

@@ -64,43 +64,16 @@ LEFT JOIN refreshed ON refreshed.id = found.id
 -- %(refresh)s. The prefix matches label by label ("*" matches any one label), so ["a"] matches
 -- ["a", "b"] but never ["ab"]. The filter arrives as jsonb: %(contains)s for the GIN
 -- containment pre-filter, and %(comparisons)s as rows that must all hold.
+-- The two marked places get the pieces below that the request needs (store.selectors): a piece
+-- it does not need would cost a subquery per item scanned. Items are read in the order of the
+-- (tenant, updated_at DESC) index when the prefix is broad, so LIMIT stops early.
 WITH found AS (
     SELECT item.id
     FROM store_item AS item
     WHERE item.tenant = %(tenant)s
       AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
-      -- GIN pre-filter: every non-wildcard label of the prefix is somewhere in the namespace.
-      AND item.namespace @> %(required_labels)s::text[]
-      AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
-      -- ...and each one is at its position.
-      AND NOT EXISTS (
-          SELECT 1
-          FROM unnest(%(prefix)s::text[]) WITH ORDINALITY AS p(label, position)
-          WHERE p.label <> '*' AND p.label IS DISTINCT FROM item.namespace[p.position]
-      )
-      -- GIN pre-filter for the exact matches (jsonb_path_ops).
-      AND item.value @> %(contains)s::jsonb
-      -- No condition fails. A missing key fails every operator but $ne; ordering operators
-      -- compare numbers only (their operand is a number, checked before the query).
-      AND NOT EXISTS (
-          SELECT 1
-          FROM jsonb_to_recordset(%(comparisons)s::jsonb) AS c(field text, op text, operand jsonb)
-          WHERE NOT coalesce(
-              CASE c.op
-                  WHEN '$eq' THEN item.value -> c.field = c.operand
-                  WHEN '$ne' THEN item.value -> c.field IS DISTINCT FROM c.operand
-                  WHEN '$gt' THEN jsonb_typeof(item.value -> c.field) = 'number'
-                                  AND item.value -> c.field > c.operand
-                  WHEN '$gte' THEN jsonb_typeof(item.value -> c.field) = 'number'
-                                   AND item.value -> c.field >= c.operand
-                  WHEN '$lt' THEN jsonb_typeof(item.value -> c.field) = 'number'
-                                  AND item.value -> c.field < c.operand
-                  WHEN '$lte' THEN jsonb_typeof(item.value -> c.field) = 'number'
-                                   AND item.value -> c.field <= c.operand
-              END,
-              false
-          )
-      )
+      /*prefix*/
+      /*comparisons*/
     ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
     LIMIT %(limit)s OFFSET %(offset)s
 ), refreshed AS (
@@ -117,6 +90,48 @@ FROM found
 JOIN store_item AS item ON item.id = found.id
 LEFT JOIN refreshed ON refreshed.id = found.id
 ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
+
+-- prefix_exact --
+-- A prefix without wildcards: the namespace's first labels are the prefix (a shorter namespace
+-- slices shorter, so it never equals it); the GIN index may pre-filter on the labels.
+AND item.namespace @> %(required_labels)s::text[]
+AND item.namespace[1:cardinality(%(prefix)s::text[])] = %(prefix)s::text[]
+
+-- prefix_with_wildcards --
+-- A prefix with "*" labels: every other label somewhere in the namespace (GIN pre-filter), and
+-- each one at its position.
+AND item.namespace @> %(required_labels)s::text[]
+AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
+AND NOT EXISTS (
+    SELECT 1
+    FROM unnest(%(prefix)s::text[]) WITH ORDINALITY AS p(label, position)
+    WHERE p.label <> '*' AND p.label IS DISTINCT FROM item.namespace[p.position]
+)
+
+-- filter_conditions --
+-- A filter: its exact matches through the GIN index (jsonb_path_ops), then no condition fails.
+-- A missing key fails every operator but $ne; ordering operators compare numbers only (their
+-- operand is a number, checked before the query).
+AND item.value @> %(contains)s::jsonb
+AND NOT EXISTS (
+    SELECT 1
+    FROM jsonb_to_recordset(%(comparisons)s::jsonb) AS c(field text, op text, operand jsonb)
+    WHERE NOT coalesce(
+        CASE c.op
+            WHEN '$eq' THEN item.value -> c.field = c.operand
+            WHEN '$ne' THEN item.value -> c.field IS DISTINCT FROM c.operand
+            WHEN '$gt' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                            AND item.value -> c.field > c.operand
+            WHEN '$gte' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                             AND item.value -> c.field >= c.operand
+            WHEN '$lt' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                            AND item.value -> c.field < c.operand
+            WHEN '$lte' THEN jsonb_typeof(item.value -> c.field) = 'number'
+                             AND item.value -> c.field <= c.operand
+        END,
+        false
+    )
+)
 
 -- list_namespaces --
 -- The distinct namespaces of live items that match a prefix and a suffix (label by label, "*"

@@ -230,6 +230,37 @@ def test_search_filter_operators(api, prefix):
     assert "text" not in keys({"n": {"$gt": 2}})
 
 
+@pytest.mark.parametrize("namespace_prefix", [[], ["users"], ["users", "*", "memories"]])
+@pytest.mark.parametrize("filter_", [None, {"kind": "note"}, {"n": {"$gt": 1}}])
+def test_every_kind_of_prefix_with_and_without_a_filter(api, prefix, namespace_prefix, filter_):
+    """Each prefix kind (none, exact, wildcards) with no filter, exact matches, comparisons:
+    the search is put together from different pieces for each (store.selectors)."""
+    namespaces = [("users", "ada", "memories"), ("users", "bob", "prefs"), ("other", "x")]
+    for n, namespace in enumerate(namespaces * 2):
+        value = {"kind": "note" if n % 2 else "todo", "n": n}
+        services.store_put_item(namespace=list(namespace), key=f"k{n}", value=value, now=T0)
+
+    def passes(namespace: tuple, value: dict) -> bool:
+        under = len(namespace) >= len(namespace_prefix) and all(
+            label in ("*", part) for label, part in zip(namespace_prefix, namespace, strict=False)
+        )
+        if filter_ == {"kind": "note"}:
+            return under and value["kind"] == "note"
+        if filter_ == {"n": {"$gt": 1}}:
+            return under and value["n"] > 1
+        return under
+
+    expected = sorted(
+        f"k{n}"
+        for n, namespace in enumerate(namespaces * 2)
+        if passes(namespace, {"kind": "note" if n % 2 else "todo", "n": n})
+    )
+    body = {"namespace_prefix": namespace_prefix, "filter": filter_, "limit": 100}
+    response = post(api, f"{prefix}/store/items/search", body)
+    assert response.status_code == 200, response.content
+    assert sorted(item["key"] for item in response.json()["items"]) == expected
+
+
 def test_search_limit_and_offset_page_in_a_stable_order(api, prefix):
     # Same updated_at for all: the order falls back to namespace, then key.
     for key in ("c", "a", "d", "b"):
