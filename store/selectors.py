@@ -148,7 +148,7 @@ def store_search_items(
 _SEARCH_SQL = {
     (prefix_kind, filtered): queries["search_items"]
     .replace("/*prefix*/", queries[prefix_kind] if prefix_kind else "")
-    .replace("/*comparisons*/", queries["filter_conditions"] if filtered else "")
+    .replace("/*filter*/", queries["filter_conditions"] if filtered else "")
     for prefix_kind in ("", "prefix_exact", "prefix_with_wildcards")
     for filtered in (False, True)
 }

@@ -73,7 +73,7 @@ WITH found AS (
     WHERE item.tenant = %(tenant)s
       AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
       /*prefix*/
-      /*comparisons*/
+      /*filter*/
     ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
     LIMIT %(limit)s OFFSET %(offset)s
 ), refreshed AS (
