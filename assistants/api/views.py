@@ -165,20 +165,16 @@ class AssistantListApi(AssistantCreateApi):
     DuraGraph server's list, which the DuraGraph SDK's ``list_assistants`` reads:
     ``{assistants, total}``, newest first."""
 
-    class ListQuery(api.Serializer):
-        limit = limit_field(default=20)
-        offset = offset_field()
-
     @extend_schema(
         operation_id="assistants_list",
-        parameters=[ListQuery],
+        parameters=[api.V1ListQuery],
         responses=inline_serializer(
             "AssistantList",
             {"assistants": AssistantSerializer(many=True), "total": serializers.IntegerField()},
         ),
     )
     def get(self, request: Request) -> Response:
-        query = validated(self.ListQuery, request.query_params.dict())
+        query = validated(api.V1ListQuery, request.query_params.dict())
         try:
             metadata = _searched_metadata(request, query)
         except custom_auth.NothingMatches:
@@ -186,12 +182,8 @@ class AssistantListApi(AssistantCreateApi):
         rows, total = selectors.assistant_search(
             tenant=_scope(request),
             metadata=metadata,
-            graph_id=None,
-            name=None,
             limit=query["limit"],
             offset=query["offset"],
-            sort_by=None,
-            sort_order=None,
         )
         return Response({"assistants": AssistantSerializer.represent_many(rows), "total": total})
 

@@ -23,6 +23,8 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
+from duragraph_site.api.fields import limit_field, offset_field
+
 #: ``(field name, field.get_attribute, field.to_representation)`` of a class's readable fields.
 _OutputPlan = tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any]], ...]
 
@@ -168,3 +170,11 @@ def selection(serializer_class: type[serializers.Serializer]) -> type[serializer
     name = f"{serializer_class.__name__.removesuffix('Serializer')}Selection"
     meta = type("Meta", (), {"ref_name": name})
     return type(name, (serializer_class,), {"get_fields": get_fields, "Meta": meta})
+
+
+class V1ListQuery(Serializer):
+    """The query of the original DuraGraph server's lists (``GET /api/v1/assistants`` and
+    ``/api/v1/threads``, which the DuraGraph SDK reads): 20 a page by default."""
+
+    limit = limit_field(default=20)
+    offset = offset_field()

@@ -165,10 +165,9 @@ class RunByIdApi(APIView):
     server's route, which the DuraGraph SDK's ``get_run`` calls without a thread)."""
 
     @extend_schema(operation_id="runs_get_by_id", responses=RunSerializer)
-    def get(self, request: Request, run_id: str) -> Response:
-        run_uuid = parse_run_id(str(run_id))
-        access.run_known_by_id(principal_of(request), scope(request), run_uuid)
-        return Response(RunSerializer(selectors.run_get(run_uuid, tenant=scope(request))).data)
+    def get(self, request: Request, run_id: uuid.UUID) -> Response:  # the path's <uuid:run_id>
+        access.run_known_by_id(principal_of(request), scope(request), run_id)
+        return Response(RunSerializer(selectors.run_get(run_id, tenant=scope(request))).data)
 
 
 # -- stateless runs --------------------------------------------------------------------------

@@ -167,20 +167,16 @@ class ThreadListApi(ThreadCreateApi):
     DuraGraph server's list, which the DuraGraph SDK's ``list_threads`` reads:
     ``{threads, total}``, newest first."""
 
-    class ListQuery(api.Serializer):
-        limit = limit_field(default=20)
-        offset = offset_field()
-
     @extend_schema(
         operation_id="threads_list",
-        parameters=[ListQuery],
+        parameters=[api.V1ListQuery],
         responses=inline_serializer(
             "ThreadList",
             {"threads": ThreadSerializer(many=True), "total": serializers.IntegerField()},
         ),
     )
     def get(self, request: Request) -> Response:
-        query = validated(self.ListQuery, request.query_params.dict())
+        query = validated(api.V1ListQuery, request.query_params.dict())
         try:
             metadata = _searched_metadata(request, query)
         except custom_auth.NothingMatches:
@@ -188,13 +184,8 @@ class ThreadListApi(ThreadCreateApi):
         rows, total = selectors.thread_search(
             tenant=_scope(request),
             metadata=metadata,
-            values=None,
-            ids=None,
-            status=None,
             limit=query["limit"],
             offset=query["offset"],
-            sort_by=None,
-            sort_order=None,
         )
         return Response({"threads": ThreadSerializer.represent_many(rows), "total": total})
 
