@@ -23,6 +23,7 @@ from rest_framework.exceptions import ValidationError
 from assistants import services as assistant_services
 from assistants.api import views as assistant_views
 from assistants.models import Assistant, AssistantVersion
+from duragraph_site.api import serializers as api_serializers
 from duragraph_site.api.params import validated
 from duragraph_site.api.renderers import JSONRenderer
 from duragraph_site.api.serializers import Serializer
@@ -121,6 +122,7 @@ def input_serializers() -> list[type[Serializer]]:
     """Every request serializer of the API views (nested in a view, or module-level)."""
     found: dict[str, type[Serializer]] = {}
     for module in (
+        api_serializers,  # the shared ones (V1ListQuery)
         thread_views,
         assistant_views,
         store_views,
@@ -132,7 +134,11 @@ def input_serializers() -> list[type[Serializer]]:
         for view in list(candidates):
             candidates += [value for _, value in inspect.getmembers(view, inspect.isclass)]
         for candidate in candidates:
-            if issubclass(candidate, Serializer) and candidate.__module__ == module.__name__:
+            if (
+                issubclass(candidate, Serializer)
+                and candidate is not Serializer  # the base, in api_serializers
+                and candidate.__module__ == module.__name__
+            ):
                 found[candidate.__qualname__ + candidate.__module__] = candidate
     return sorted(found.values(), key=lambda cls: cls.__qualname__)
 
