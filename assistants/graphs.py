@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from assistants import hooks
-from duragraph_site import langgraph_config
+from duragraph_site import langgraph_config, user_code
 from duragraph_site.errors import DuraGraphError, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class RegisteredGraph:
         target, attr = match.group("target"), match.group("attr")
         try:
             if target.endswith(".py"):
-                module = _file_module(target)
+                module = user_code.file_module(target)
             else:
                 module = importlib.import_module(target)
             value = getattr(module, attr)
@@ -244,31 +244,6 @@ def _configurable_jsonschema(graph: Any) -> dict | None:
     for key in _HIDDEN_CONFIG_KEYS:
         schema.get("properties", {}).pop(key, None)
     return schema
-
-
-#: Held while a graph file runs: another graph of the same file, loaded on another thread, must
-#: wait for the whole module instead of finding it half run in ``sys.modules``.
-_FILE_MODULES_LOCK = threading.RLock()
-
-
-def _file_module(target: str) -> Any:
-    """The module of the graph file *target*, run once per process (as an import would)."""
-    module_name = f"duragraph_graphs.{re.sub(r'[^A-Za-z0-9_]', '_', target)}"
-    with _FILE_MODULES_LOCK:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            return module
-        spec = importlib.util.spec_from_file_location(module_name, target)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {target}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # as an import does: the file may import itself
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]  # a failed run leaves nothing half made behind
-            raise
-        return module
 
 
 # -- the registry --------------------------------------------------------------------------------

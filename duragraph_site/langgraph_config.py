@@ -1,6 +1,7 @@
 """Where ``langgraph.json`` is and what it names: one reader for the graph registry
 (``assistants.graphs``), custom auth (``accounts.custom_auth``), the TTLs of the store and
-of threads (:func:`ttl_config`) and ``manage.py dev``.
+of threads (:func:`ttl_config`), the store's semantic index (:func:`store_index`) and
+``manage.py dev``.
 
 The file is ``DURAGRAPH_CONFIG`` (environment, then settings) when set, else ``langgraph.json``
 in the working directory, else there is none. It is read again when it changes.
@@ -41,6 +42,8 @@ TTL_KEYS = {
     "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
     "checkpointer": frozenset({"strategy", "default_ttl", "sweep_interval_minutes"}),
 }
+#: The keys of ``store.index`` (semantic search), as LangGraph documents them.
+INDEX_KEYS = frozenset({"dims", "embed", "fields"})
 
 
 def config_file() -> Path | None:
@@ -114,6 +117,42 @@ def ttl_config(name: str) -> dict[str, Any]:
     if ttl.get("strategy", "delete") != "delete":
         raise ValueError(f"{where}.strategy: 'delete' (the only strategy)")
     return dict(ttl)
+
+
+def store_index() -> dict[str, Any]:
+    """``store.index``, checked: ``dims`` (a positive integer), ``embed`` (``"./file.py:name"``,
+    ``"package.module:name"`` or a LangChain provider string such as
+    ``"openai:text-embedding-3-small"``) and ``fields`` (the JSON paths to embed, ``["$"]``,
+    the whole value, when not given). {} when not configured.
+
+    Raises:
+        ValueError: naming the key that is wrong (``manage.py check`` reports it at start).
+    """
+    index = section("store").get("index")
+    if index is None:
+        return {}
+    where = "langgraph.json store.index"
+    if not isinstance(index, dict):
+        raise ValueError(f"{where}: an object with dims, embed and fields")
+    if unknown := sorted(set(index) - INDEX_KEYS):
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(INDEX_KEYS)}")
+    dims = index.get("dims")
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims <= 0:
+        raise ValueError(f"{where}.dims: the embeddings' length, a positive integer")
+    embed = index.get("embed")
+    if not isinstance(embed, str) or ":" not in embed:
+        raise ValueError(
+            f"{where}.embed: './file.py:function', 'package.module:function' or a provider "
+            "string like 'openai:text-embedding-3-small'"
+        )
+    fields = index.get("fields", ["$"])
+    if (
+        not isinstance(fields, list)
+        or not fields
+        or not all(isinstance(path, str) and path for path in fields)
+    ):
+        raise ValueError(f'{where}.fields: a non-empty list of JSON paths, e.g. ["text"]')
+    return {"dims": dims, "embed": embed, "fields": fields}
 
 
 def disabled_route_groups() -> frozenset[str]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from duragraph_site.errors import InvalidInput
 
@@ -32,6 +32,8 @@ MIN_INT, MAX_INT = -(2**63), 2**64 - 1
 #: 1000 years in minutes: any TTL longer is "forever" and would overflow a timestamp.
 MAX_TTL_MINUTES = 1000 * 366 * 24 * 60
 MAX_LIMIT = 1000
+#: A put's ``index`` names at most this many field paths (each becomes embeddings).
+MAX_INDEX_FIELDS = 100
 #: PostgreSQL's OFFSET is a bigint.
 MAX_OFFSET = 2**63 - 1
 #: Comparison operators a filter may use on a top-level value key (LangGraph's set).
@@ -157,6 +159,24 @@ def ttl_delta(ttl: Any) -> timedelta | None:
     if ttl > MAX_TTL_MINUTES:
         raise InvalidInput(f"ttl: at most {MAX_TTL_MINUTES} minutes; use null for no expiry")
     return timedelta(minutes=ttl)
+
+
+def validate_index(index: Any) -> Literal[False] | tuple[str, ...] | None:
+    """A put's ``index``: None (the configured fields), ``False`` (not embedded) or a list of
+    field paths (``"text"``, ``"notes[*].body"``, ``"$"`` for the whole value)."""
+    if index is None or index is False:
+        return index
+    if not isinstance(index, list | tuple) or not all(isinstance(path, str) for path in index):
+        raise InvalidInput("index: must be false or a list of field paths")
+    if len(index) > MAX_INDEX_FIELDS:
+        raise InvalidInput(f"index: at most {MAX_INDEX_FIELDS} field paths")
+    for path in index:
+        if not path:
+            raise InvalidInput("index: a field path cannot be empty")
+        check_text(path, name="index")
+        if len(path.encode()) > MAX_KEY_BYTES:
+            raise InvalidInput(f"index: a field path is at most {MAX_KEY_BYTES} bytes")
+    return tuple(index)
 
 
 def validate_page(*, limit: Any, offset: Any) -> tuple[int, int]:

@@ -6,8 +6,8 @@ tenant's store.
 Each operation is one statement of the services; :meth:`TenantStore.batch` runs a batch in
 order on the calling thread's connection and gives it back to the pool afterwards: LangGraph
 runs parallel sync nodes on its own short-lived threads, whose connections would otherwise stay
-checked out. Async nodes' batches run on a worker thread. Semantic search (``query``) is not
-indexed yet: it is accepted and ignored, as LangGraph's stores do without an index.
+checked out. Async nodes' batches run on a worker thread. Semantic search (``query``) ranks by
+``langgraph.json``'s ``store.index``, as the API's search does.
 """
 
 from __future__ import annotations
@@ -68,7 +68,12 @@ class TenantStore(BaseStore):
                 return None
             case PutOp():
                 services.store_put_item(
-                    namespace=op.namespace, key=op.key, value=op.value, ttl=op.ttl, tenant=tenant
+                    namespace=op.namespace,
+                    key=op.key,
+                    value=op.value,
+                    ttl=op.ttl,
+                    index=op.index,
+                    tenant=tenant,
                 )
                 return None
             case SearchOp():
@@ -81,7 +86,7 @@ class TenantStore(BaseStore):
                     refresh_ttl=op.refresh_ttl,
                     tenant=tenant,
                 )
-                return [_item(row, SearchItem) for row in rows]
+                return [_search_item(row) for row in rows]
             case ListNamespacesOp():
                 matches: dict[str, Any] = {"prefix": None, "suffix": None}
                 for condition in op.match_conditions or ():
@@ -97,11 +102,22 @@ class TenantStore(BaseStore):
         raise TypeError(f"unknown store operation {type(op).__name__}")
 
 
-def _item(row: ItemRow, kind: type[Item] = Item) -> Item:
-    return kind(
+def _item(row: ItemRow) -> Item:
+    return Item(
         namespace=tuple(row.namespace),
         key=row.key,
         value=row.value,
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _search_item(row: ItemRow) -> SearchItem:
+    return SearchItem(
+        namespace=tuple(row.namespace),
+        key=row.key,
+        value=row.value,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        score=row.score,
     )

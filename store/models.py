@@ -53,3 +53,28 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{'.'.join(self.namespace)} / {self.key}"
+
+
+class ItemVector(models.Model):
+    """One embedding of an item, for semantic search (``langgraph.json`` ``store.index``): one
+    per embedded text of its value, replaced with the item by every put.
+
+    A plain ``double precision[]``, so items can be indexed on any PostgreSQL; searches compare
+    them with pgvector's operators where the extension is installed (docs/store.md).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The database deletes an item's vectors with it (ON DELETE CASCADE, added by the
+    # migration): the store deletes items in raw SQL, where Django's cascade does not run.
+    item = models.ForeignKey(
+        Item, on_delete=models.DO_NOTHING, db_constraint=False, related_name="vectors"
+    )
+    #: The JSON path of the embedded text in the value (``text``, ``notes.0``, ``$``).
+    field = models.TextField()
+    embedding = ArrayField(models.FloatField())
+
+    class Meta:
+        db_table = "store_vector"
+
+    def __str__(self) -> str:
+        return f"{self.item_id} {self.field}"

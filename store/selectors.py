@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.domain import DEFAULT_TENANT
 from duragraph_site import langgraph_config
-from store import domain
+from store import domain, embeddings
 from store.models import Item
 from store.sql import queries
 
@@ -29,25 +29,32 @@ if TYPE_CHECKING:
     from django.db.models.expressions import Col
 
 
-def fetch_items(sql: str, params: Mapping[str, Any]) -> list[Item]:
+def fetch_items(
+    sql: str, params: Mapping[str, Any], *, annotations: Sequence[str] = ()
+) -> list[Item]:
     """Run one of the store's statements that return whole rows (every column of the table, in
-    the model's field order, as in ``store/sql/queries.sql``) and build each row as
-    ``Item.objects.raw`` would: the columns' database converters (the value's JSON decoding),
-    then ``Model.from_db``. ``raw()`` maps the cursor's columns to fields again on every call,
-    which costs about as much CPU as the rest of a one-item read."""
+    the model's field order, as in ``store/sql/queries.sql``, then one column per name of
+    *annotations*, set as attributes) and build each row as ``Item.objects.raw`` would: the
+    columns' database converters (the value's JSON decoding), then ``Model.from_db``. ``raw()``
+    maps the cursor's columns to fields again on every call, which costs about as much CPU as
+    the rest of a one-item read."""
     alias = router.db_for_read(Item)
     connection = connections[alias]
     converters = _converters(alias)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    width = len(Item._meta.concrete_fields)
     items = []
     for row in rows:
-        values = list(row)
+        values = list(row[:width])
         for index, functions, column in converters:
             for convert in functions:
                 values[index] = convert(values[index], column, connection)
-        items.append(Item.from_db(alias, None, values))
+        item = Item.from_db(alias, None, values)
+        for name, value in zip(annotations, row[width:], strict=True):
+            setattr(item, name, value)
+        items.append(item)
     return items
 
 
@@ -112,17 +119,19 @@ def store_search_items(
     now: datetime | None = None,
     tenant: str = DEFAULT_TENANT,
 ) -> list[Item]:
-    """A page of live items of *tenant*'s store whose namespace starts with *namespace_prefix* (label-wise; ``*``
-    matches any label) and whose value passes *filter* (see ``domain.parse_filter``), most
-    recently updated first.
+    """A page of live items of *tenant*'s store whose namespace starts with *namespace_prefix*
+    (label-wise; ``*`` matches any label) and whose value passes *filter* (see
+    ``domain.parse_filter``), each with a ``score``.
 
-    *query* asks for semantic search; no embedding index is configured, so it is accepted and
-    ignored, as LangGraph does without one.
+    With a *query* and ``langgraph.json``'s ``store.index``, the items with embeddings ranked by
+    cosine similarity to the query's (best first, ``score`` from -1 to 1); otherwise most
+    recently updated first, ``score`` None (a *query* without an index is ignored, as LangGraph
+    does).
 
     Raises:
         InvalidInput: bad prefix, filter, limit or offset.
+        EmbeddingError: the configured embedding function failed.
     """
-    del query  # accepted for compatibility; there is no vector index to rank by
     prefix = domain.validate_namespace(namespace_prefix, name="namespace_prefix", allow_empty=True)
     conditions = domain.parse_filter(filter)
     limit, offset = domain.validate_page(limit=limit, offset=offset)
@@ -141,17 +150,64 @@ def store_search_items(
         "prefix_with_wildcards" if domain.WILDCARD in prefix else "prefix_exact" if prefix else ""
     )
     filtered = bool(conditions.equals or conditions.comparisons)
-    return fetch_items(_SEARCH_SQL[prefix_kind, filtered], params)
+    index = embeddings.configured_index() if query else None
+    if index is None:
+        ranking = "recency"
+    else:
+        params["query_vector"] = index.embed_query(query)
+        ranking = "pgvector" if has_pgvector() else "plain"
+    return fetch_items(_SEARCH_SQL[ranking, prefix_kind, filtered], params, annotations=["score"])
 
 
-#: ``search_items`` with the pieces a search needs, by (prefix kind, filtered): built once.
+def _search_sql(ranking: str, prefix_kind: str, filtered: bool) -> str:
+    """``search_items`` with the pieces a search needs in its marked places."""
+    similar = ranking != "recency"
+    pieces = {
+        "/*found*/": queries["found_by_similarity" if similar else "found_by_recency"],
+        "/*similarity*/": queries[f"similarity_{ranking}"] if similar else "",
+        "/*prefix*/": queries[prefix_kind] if prefix_kind else "",
+        "/*filter*/": queries["filter_conditions"] if filtered else "",
+    }
+    sql = queries["search_items"]
+    for marker, piece in pieces.items():
+        sql = sql.replace(marker, piece)
+    return sql
+
+
+#: The search statements by (ranking, prefix kind, filtered), built once: ranking by recency,
+#: or by similarity with pgvector or in plain SQL.
 _SEARCH_SQL = {
-    (prefix_kind, filtered): queries["search_items"]
-    .replace("/*prefix*/", queries[prefix_kind] if prefix_kind else "")
-    .replace("/*filter*/", queries["filter_conditions"] if filtered else "")
+    (ranking, prefix_kind, filtered): _search_sql(ranking, prefix_kind, filtered)
+    for ranking in ("recency", "pgvector", "plain")
     for prefix_kind in ("", "prefix_exact", "prefix_with_wildcards")
     for filtered in (False, True)
 }
+
+
+def has_pgvector(alias: str = "default") -> bool:
+    """Whether the database has the pgvector extension (searches then rank with its
+    operators). Asked once per process and database: installing it takes a restart."""
+    settings_dict = connections[alias].settings_dict
+    return _has_pgvector(alias, settings_dict["NAME"], settings_dict["HOST"])
+
+
+@functools.cache
+def _has_pgvector(alias: str, _name: str, _host: str) -> bool:
+    return pgvector_status(alias) == "installed"
+
+
+def pgvector_status(alias: str = "default") -> str:
+    """``installed`` in the database, ``available`` on the server (the store's migration
+    creates it where the role may), or ``missing``."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT installed_version IS NOT NULL FROM pg_available_extensions "
+            "WHERE name = 'vector'"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return "missing"
+    return "installed" if row[0] else "available"
 
 
 def store_list_namespaces(

@@ -87,8 +87,8 @@ class TtlSecondsField(serializers.Field):
     }
 )
 class IndexField(serializers.Field):
-    """LangGraph's per-item index setting: ``false`` or a list of field paths (accepted and
-    ignored: there is no embedding index)."""
+    """LangGraph's per-item index setting: ``false`` (not embedded) or a list of field paths
+    to embed instead of the configured ones (rules in ``store.domain.validate_index``)."""
 
     default_error_messages = {"invalid": "Must be false or a list of field paths (strings)."}
 

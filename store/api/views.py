@@ -87,7 +87,7 @@ class ItemSerializer(api.Serializer):
 
 
 class SearchItemSerializer(ItemSerializer):
-    #: Relevance to a semantic query; always null: there is no embedding index.
+    #: Cosine similarity to a semantic ``query`` (with ``store.index``); null otherwise.
     score = serializers.FloatField(allow_null=True, default=None)
 
     class Meta:
@@ -202,6 +202,7 @@ class StoreItemsApi(APIView):
             key=body["key"],
             value=body["value"],
             ttl=ttl,
+            index=body.get("index"),
             tenant=principal_of(request).tenant,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -248,7 +249,8 @@ class StoreItemSearchApi(APIView):
         request=InputSerializer,
         responses={200: OutputSerializer, 422: ErrorSerializer},
         description="Items under a namespace prefix whose value matches `filter`, most recently "
-        "updated first. `query` (semantic search) is accepted and ignored: no index is set up.",
+        "updated first; with `query` and langgraph.json's `store.index`, the embedded items "
+        "most similar to the query first, with their `score`.",
     )
     def post(self, request: Request) -> Response:
         params = self.InputSerializer.parse(request.data)

@@ -22,6 +22,25 @@ ON CONFLICT (tenant, namespace, key) DO UPDATE SET
     END
 RETURNING id, tenant, namespace, key, value, ttl, expires_at, created_at, updated_at
 
+-- put_item_indexed --
+-- put_item (in the marked place) and the item's embeddings, replaced in the same statement:
+-- the DELETE sees the vectors as they were before it, the INSERT adds the new ones (none when
+-- %(fields)s is empty: the put asked for no index).
+WITH item AS (
+    /*put_item*/
+), gone AS (
+    DELETE FROM store_vector AS vector
+    USING item
+    WHERE vector.item_id = item.id
+), added AS (
+    INSERT INTO store_vector (item_id, field, embedding)
+    SELECT item.id, embedded.field, embedded.embedding::double precision[]
+    FROM item
+    CROSS JOIN unnest(%(fields)s::text[], %(embeddings)s::text[]) AS embedded(field, embedding)
+)
+SELECT id, tenant, namespace, key, value, ttl, expires_at, created_at, updated_at
+FROM item
+
 -- delete_item --
 -- Delete one item by (tenant, namespace, key); the row count says whether there was one.
 DELETE FROM store_item
@@ -59,23 +78,15 @@ JOIN store_item AS item ON item.id = found.id
 LEFT JOIN refreshed ON refreshed.id = found.id
 
 -- search_items --
--- A page of live items under a namespace prefix that pass a filter, most recently updated
--- first (then by namespace and key, so pages are stable), refreshing their expiry when
--- %(refresh)s. The prefix matches label by label ("*" matches any one label), so ["a"] matches
--- ["a", "b"] but never ["ab"]. The filter arrives as jsonb: %(contains)s for the GIN
--- containment pre-filter, and %(comparisons)s as rows that must all hold.
--- The two marked places get the pieces below that the request needs (store.selectors): a piece
--- it does not need would cost a subquery per item scanned. Items are read in the order of the
--- (tenant, updated_at DESC) index when the prefix is broad, so LIMIT stops early.
+-- A page of live items under a namespace prefix that pass a filter, refreshing their expiry
+-- when %(refresh)s. The marked place gets the page's ids and scores: found_by_recency (most
+-- recently updated first, score null) or found_by_similarity (best score first), each with
+-- the pieces below that the request needs (store.selectors). The prefix matches label by label
+-- ("*" matches any one label), so ["a"] matches ["a", "b"] but never ["ab"]. The filter arrives
+-- as jsonb: %(contains)s for the GIN containment pre-filter, and %(comparisons)s as rows that
+-- must all hold. A piece a request does not need would cost a subquery per item scanned.
 WITH found AS (
-    SELECT item.id
-    FROM store_item AS item
-    WHERE item.tenant = %(tenant)s
-      AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
-      /*prefix*/
-      /*filter*/
-    ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
-    LIMIT %(limit)s OFFSET %(offset)s
+    /*found*/
 ), refreshed AS (
     UPDATE store_item
     SET expires_at = %(now)s + store_item.ttl
@@ -85,11 +96,60 @@ WITH found AS (
 )
 SELECT item.id, item.tenant, item.namespace, item.key, item.value, item.ttl,
        coalesce(refreshed.expires_at, item.expires_at) AS expires_at,
-       item.created_at, item.updated_at
+       item.created_at, item.updated_at, found.score
 FROM found
 JOIN store_item AS item ON item.id = found.id
 LEFT JOIN refreshed ON refreshed.id = found.id
+ORDER BY found.score DESC NULLS LAST, item.updated_at DESC, item.namespace COLLATE "C",
+         item.key COLLATE "C"
+
+-- found_by_recency --
+-- Most recently updated first (then by namespace and key, so pages are stable). Items are read
+-- in the order of the (tenant, updated_at DESC) index when the prefix is broad, so LIMIT stops
+-- early.
+SELECT item.id, NULL::double precision AS score
+FROM store_item AS item
+WHERE item.tenant = %(tenant)s
+  AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
+  /*prefix*/
+  /*filter*/
 ORDER BY item.updated_at DESC, item.namespace COLLATE "C", item.key COLLATE "C"
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- found_by_similarity --
+-- Best first by an item's most similar embedded text (cosine similarity to %(query_vector)s,
+-- 1 is the same direction); items without embeddings are not ranked, as in LangGraph's
+-- PostgreSQL store. The marked place gets one of the two similarity pieces below.
+SELECT item.id, scored.score
+FROM store_item AS item
+CROSS JOIN LATERAL (
+    SELECT max(/*similarity*/) AS score
+    FROM store_vector AS vector
+    WHERE vector.item_id = item.id
+) AS scored
+WHERE item.tenant = %(tenant)s
+  AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
+  AND scored.score IS NOT NULL
+  /*prefix*/
+  /*filter*/
+ORDER BY scored.score DESC, item.updated_at DESC, item.namespace COLLATE "C",
+         item.key COLLATE "C"
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- similarity_pgvector --
+-- pgvector's cosine distance, turned into a similarity; a zero vector's distance is NaN, which
+-- would sort first: it counts as 0, as in similarity_plain.
+1 - coalesce(
+    nullif(vector.embedding::vector <=> %(query_vector)s::double precision[]::vector, 'NaN'), 1
+)
+
+-- similarity_plain --
+-- The same cosine similarity without pgvector: the dot product over the norms (0 for a zero
+-- vector, where pgvector answers NaN).
+(
+    SELECT coalesce(sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0), 0)
+    FROM unnest(vector.embedding, %(query_vector)s::double precision[]) AS pair(a, b)
+)
 
 -- prefix_exact --
 -- A prefix without wildcards: the namespace's first labels are the prefix (a shorter namespace

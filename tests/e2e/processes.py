@@ -239,17 +239,18 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_dev(home: Path, port: int) -> Process:
-    """``manage.py dev`` (the supervisor; this start's output in ``<home>-dev-<n>.log``).
-    SIGTERMed if this process dies, so an interrupted test run leaves no stack behind."""
-    argv = [sys.executable, "manage.py", "dev", "--port", str(port)]
+def start_dev(home: Path, port: int, *args: str, env: dict[str, str] | None = None) -> Process:
+    """``manage.py dev`` (the supervisor; this start's output in ``<home>-dev-<n>.log``), with
+    more arguments and environment when given. SIGTERMed if this process dies, so an
+    interrupted test run leaves no stack behind."""
+    argv = [sys.executable, "manage.py", "dev", "--port", str(port), *args]
     starts = len(list(home.parent.glob(f"{home.name}-dev-*.log")))
     log = home.parent / f"{home.name}-dev-{starts + 1}.log"
     with log.open("ab") as output:
         popen = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=clean_env(home),
+            env={**clean_env(home), **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,

@@ -16,7 +16,7 @@ import pytest
 
 from duragraph_site.devstack import authentication
 from duragraph_site.embedded import free_port
-from tests.e2e.processes import Process, _die_with_parent, clean_env, start_dev, stop, wait_ok
+from tests.e2e.processes import Process, clean_env, start_dev, stop, wait_ok
 from tests.e2e.test_hosts_and_origins import assert_refuses_a_rebound_name, websocket_status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,21 +168,6 @@ async def authenticate(authorization: str | None) -> str:
 """
 
 
-def _start_dev(home: Path, port: int, *args: str, env: dict[str, str] | None = None) -> Process:
-    """``manage.py dev`` with more arguments and environment than ``processes.start_dev``."""
-    log = home.parent / f"{home.name}-dev-{len(list(home.parent.glob('*-dev-*.log'))) + 1}.log"
-    with log.open("ab") as output:
-        popen = subprocess.Popen(
-            [sys.executable, "manage.py", "dev", "--port", str(port), *args],
-            cwd=ROOT,
-            env={**clean_env(home), **(env or {})},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-    return Process(name="dev", popen=popen, log=log)
-
-
 def test_dev_keeps_authentication_on_for_custom_auth_and_beyond_loopback(tmp_path):
     """As ``langgraph dev``: a ``langgraph.json`` naming custom auth keeps it on (its handler
     decides who calls), and so does a bind address other machines reach (then an API key,
@@ -194,7 +179,7 @@ def test_dev_keeps_authentication_on_for_custom_auth_and_beyond_loopback(tmp_pat
     config = tmp_path / "langgraph.json"
     config.write_text(json.dumps({"graphs": {}, "auth": {"path": "./auth.py:auth"}}))
 
-    first = _start_dev(home, port, env={"DURAGRAPH_CONFIG": str(config)})
+    first = start_dev(home, port, env={"DURAGRAPH_CONFIG": str(config)})
     try:
         wait_ok(base, first)
         refused = httpx.post(f"{base}/threads", json={})
@@ -206,7 +191,7 @@ def test_dev_keeps_authentication_on_for_custom_auth_and_beyond_loopback(tmp_pat
         output = stop(first)
     assert "Authentication: custom (./auth.py:auth)" in output
 
-    second = _start_dev(home, port, "--host", "0.0.0.0")
+    second = start_dev(home, port, "--host", "0.0.0.0")
     try:
         wait_ok(base, second)
         assert httpx.post(f"{base}/threads", json={}).status_code == 401
@@ -230,7 +215,7 @@ def test_dev_stops_at_start_when_custom_auth_cannot_load(tmp_path):
     """Not a server answering 500 to every request: the reason, and an exit status."""
     config = tmp_path / "langgraph.json"
     config.write_text(json.dumps({"graphs": {}, "auth": {"path": "./missing.py:auth"}}))
-    dev = _start_dev(tmp_path / "home", free_port(), env={"DURAGRAPH_CONFIG": str(config)})
+    dev = start_dev(tmp_path / "home", free_port(), env={"DURAGRAPH_CONFIG": str(config)})
     assert dev.popen.wait(timeout=120) != 0
     output = dev.log.read_text()
     assert "langgraph.json's auth cannot be loaded" in output and "missing.py" in output

@@ -1,7 +1,8 @@
 """A graph with long-term memory (the store integration tests register it): ``remember`` writes
 the input's fact under the user's namespace through the node's ``store`` argument while
 ``note_visit`` counts the user's visits (two sync nodes in one step, which LangGraph runs on
-threads of its own); ``recall`` reads every memory of the user back through ``runtime.store``."""
+threads of its own); ``recall`` reads every memory of the user back through ``runtime.store``,
+and, given a ``query``, the memories ranked by semantic search (``store.index``) with scores."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing_extensions import TypedDict
 class Memory(TypedDict, total=False):
     user: str
     fact: str
+    query: str
     recalled: list[str]
+    ranked: list[dict]
 
 
 def remember(state: Memory, *, store: BaseStore) -> dict:
@@ -31,8 +34,13 @@ def note_visit(state: Memory, runtime: Runtime) -> dict:
 
 
 def recall(state: Memory, runtime: Runtime) -> dict:
-    found = runtime.store.search(("users", state["user"], "memories"), limit=100)
-    return {"recalled": sorted(item.value["text"] for item in found)}
+    namespace = ("users", state["user"], "memories")
+    found = runtime.store.search(namespace, limit=100)
+    recalled = {"recalled": sorted(item.value["text"] for item in found)}
+    if query := state.get("query"):
+        ranked = runtime.store.search(namespace, query=query, limit=100)
+        recalled["ranked"] = [{"text": item.value["text"], "score": item.score} for item in ranked]
+    return recalled
 
 
 memory = (
