@@ -119,12 +119,16 @@ def free_port() -> int:
 
 
 def start_ours(
-    port: int | None = None, timeout: float = 180, graphs: dict[str, str] | None = None
+    port: int | None = None,
+    timeout: float = 180,
+    graphs: dict[str, str] | None = None,
+    store: dict | None = None,
 ) -> Server:
     """``python manage.py dev`` from the repository, as a user's very first ``make dev``.
 
     *graphs* ({graph id: "/abs/file.py:attr"}) are registered on top of the repository's
-    ``langgraph.json`` (through ``DURAGRAPH_GRAPHS``).
+    ``langgraph.json`` (through ``DURAGRAPH_GRAPHS``); *store* is a ``langgraph.json`` ``store``
+    section (then the file is a copy of the repository's with it).
     """
     workdir = tempfile.TemporaryDirectory(prefix="duragraph-bench-")
     # The embedded PostgreSQL runs as an unprivileged user when we are root: let it reach its data.
@@ -138,6 +142,10 @@ def start_ours(
     env["DURAGRAPH_HOME"] = str(home)
     if graphs:
         env["DURAGRAPH_GRAPHS"] = json.dumps(graphs)
+    if store:
+        config = Path(workdir.name) / "langgraph.json"
+        config.write_text(json.dumps({"graphs": project_graphs(), "store": store}))
+        env["DURAGRAPH_CONFIG"] = str(config)
     port = port or free_port()
     argv = [sys.executable, "manage.py", "dev", "--port", str(port)]
     return _start("ours", argv, ROOT, env, port, workdir, timeout)
@@ -157,15 +165,18 @@ def start_langgraph_dev(
     port: int | None = None,
     timeout: float = 120,
     extra_args: list[str] | None = None,
+    store: dict | None = None,
 ) -> Server:
     """``langgraph dev`` (in-memory runtime) serving *graphs* ({graph id: "/abs/file.py:attr"}).
 
-    *extra_args* go to ``langgraph dev`` (e.g. ``["--n-jobs-per-worker", "10"]``).
+    *extra_args* go to ``langgraph dev`` (e.g. ``["--n-jobs-per-worker", "10"]``); *store* is
+    its ``langgraph.json``'s ``store`` section.
     """
     langgraph = ensure_langgraph_venv() / "bin" / "langgraph"
     workdir = tempfile.TemporaryDirectory(prefix="langgraph-dev-bench-")
     config = Path(workdir.name) / "langgraph.json"
-    config.write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
+    document = {"dependencies": ["."], "graphs": graphs, **({"store": store} if store else {})}
+    config.write_text(json.dumps(document))
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
     port = port or free_port()
     argv = [

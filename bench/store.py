@@ -10,10 +10,13 @@ p50/p99 latency, CPU per request by process):
 - ``search filter``: ``search_items`` of the items' namespace with a metadata ``filter`` that
   matches 1 item in 100, 10 a page;
 - ``search prefix``: ``search_items`` of the namespace prefix, no filter, 10 a page;
-- ``list_namespaces``: under the prefix.
+- ``list_namespaces``: under the prefix;
+- ``search semantic``: ``search_items`` of the namespace with a ``query`` ("memory number
+  <random n>"), 10 a page, ranked among all the items by similarity.
 
-Semantic search (``query`` with ``store.index``) is not measured: DuraGraph does not embed yet
-(docs/store.md). Servers as ``bench/api.py`` starts them (``bench/peer.py``), one at a time.
+Both servers embed with ``store.index`` = the toy function of ``examples/embeddings.py`` (256
+dimensions, field ``text``), so puts embed too. Servers as ``bench/api.py`` starts them
+(``bench/peer.py``), one at a time.
 
     python bench/store.py [--items 10000] [--seconds 5] [--clients 1,16] [--only ours|theirs]
 """
@@ -38,6 +41,14 @@ from peer import Server, project_graphs, start_langgraph_dev, start_ours  # noqa
 
 NAMESPACE = ["bench", "items"]
 KINDS = 100  # a filter on one kind matches 1 item in KINDS
+#: Both servers' ``langgraph.json`` ``store`` section: the toy embedding, on the items' text.
+STORE = {
+    "index": {
+        "dims": 256,
+        "embed": f"{Path(__file__).resolve().parents[1] / 'examples' / 'embeddings.py'}:embed",
+        "fields": ["text"],
+    }
+}
 
 
 def value(n: int) -> dict:
@@ -92,12 +103,24 @@ def make_workloads(items: int) -> Workloads:
     def list_namespaces(client: SyncLangGraphClient, client_id: str) -> Request:
         return lambda: client.store.list_namespaces(prefix=["bench"], limit=100)
 
+    def search_semantic(client: SyncLangGraphClient, client_id: str) -> Request:
+        pick = random.Random(client_id).randrange
+
+        def search() -> None:
+            query = f"memory number {pick(items)}"
+            found = client.store.search_items(NAMESPACE, query=query, limit=10)["items"]
+            if len(found) != 10 or found[0]["score"] is None:
+                raise RuntimeError(f"the semantic search answered {found[:1]}")
+
+        return search
+
     return {
         "put_item": put_item,
         "get_item": get_item,
         "search filter": search_filter,
         "search prefix": search_prefix,
         "list_namespaces": list_namespaces,
+        "search semantic": search_semantic,
     }
 
 
@@ -113,7 +136,10 @@ def main() -> None:
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     workloads = make_workloads(args.items)
-    starters = {"ours": start_ours, "theirs": lambda: start_langgraph_dev(project_graphs())}
+    starters = {
+        "ours": lambda: start_ours(store=STORE),
+        "theirs": lambda: start_langgraph_dev(project_graphs(), store=STORE),
+    }
     if args.only:
         starters = {args.only: starters[args.only]}
 

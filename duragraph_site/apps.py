@@ -15,3 +15,23 @@ class DuragraphSiteConfig(AppConfig):
             celery,  # noqa: F401
             checks,  # noqa: F401 - registers the system checks
         )
+
+        apply_langgraph_cors()
+
+
+def apply_langgraph_cors() -> None:
+    """``langgraph.json``'s ``http.cors`` replaces the CORS settings it names, read once at
+    start as LangGraph does (docs/cors.md). A malformed section is left to the system check,
+    which names the key and stops every ``manage.py`` command."""
+    from django.conf import settings
+
+    from duragraph_site import langgraph_config
+
+    try:
+        found = langgraph_config.cors_settings(
+            settings.CORS_ALLOW_HEADERS, settings.CORS_EXPOSE_HEADERS
+        )
+    except ValueError:
+        return
+    for name, value in found.items():
+        setattr(settings, name, value)

@@ -12,8 +12,8 @@ from duragraph_site import langgraph_config
 
 @checks.register()
 def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``langgraph.json``'s ``store.ttl``, ``checkpointer.ttl`` and ``http`` flags are well
-    formed (errors); the ``http`` keys DuraGraph does not act on are said (warnings)."""
+    """``langgraph.json``'s ``store.ttl``, ``checkpointer.ttl``, ``http`` flags and ``http.cors``
+    are well formed (errors); the ``http`` keys DuraGraph does not act on are said (warnings)."""
     messages: list[checks.CheckMessage] = []
     readers = [
         *(
@@ -21,6 +21,7 @@ def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]
             for name in langgraph_config.TTL_KEYS
         ),
         langgraph_config.disabled_route_groups,
+        lambda: langgraph_config.cors_settings([], []),
     ]
     for read in readers:
         try:

@@ -26,7 +26,6 @@ HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp")
 HTTP_NOT_HONOURED = frozenset(
     {
         "app",
-        "cors",
         "configurable_headers",
         "logging_headers",
         "middleware_order",
@@ -42,6 +41,20 @@ TTL_KEYS = {
     "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
     "checkpointer": frozenset({"strategy", "default_ttl", "sweep_interval_minutes"}),
 }
+#: The keys of ``http.cors``, as LangGraph documents them (Starlette's CORSMiddleware's).
+CORS_KEYS = frozenset(
+    {
+        "allow_origins",
+        "allow_origin_regex",
+        "allow_methods",
+        "allow_headers",
+        "allow_credentials",
+        "expose_headers",
+        "max_age",
+    }
+)
+#: What ``"*"`` in ``http.cors.allow_methods`` stands for.
+ALL_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
 #: The keys of ``store.index`` (semantic search), as LangGraph documents them.
 INDEX_KEYS = frozenset({"dims", "embed", "fields"})
 
@@ -153,6 +166,55 @@ def store_index() -> dict[str, Any]:
     ):
         raise ValueError(f'{where}.fields: a non-empty list of JSON paths, e.g. ["text"]')
     return {"dims": dims, "embed": embed, "fields": fields}
+
+
+def cors_settings(base_headers: list[str], base_exposed: list[str]) -> dict[str, Any]:
+    """``http.cors`` as the django-cors-headers settings it replaces ({} when not set): each
+    key given overrides its setting, the others keep theirs (``CORS_*`` variables). Headers a
+    page may send or read are added to *base_headers* and *base_exposed* (what the SDKs need).
+
+    Raises:
+        ValueError: naming the key that is wrong (``manage.py check`` reports it at start).
+    """
+    cors = section("http").get("cors")
+    if cors is None:
+        return {}
+    where = "langgraph.json http.cors"
+    if not isinstance(cors, dict):
+        raise ValueError(f"{where}: an object")
+    if unknown := sorted(set(cors) - CORS_KEYS):
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(CORS_KEYS)}")
+    for key in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
+        value = cors.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"{where}.{key}: a list of strings")
+    if not isinstance(cors.get("allow_origin_regex", ""), str):
+        raise ValueError(f"{where}.allow_origin_regex: a regular expression (a string)")
+    if not isinstance(cors.get("allow_credentials", False), bool):
+        raise ValueError(f"{where}.allow_credentials: true or false")
+    max_age = cors.get("max_age", 0)
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ValueError(f"{where}.max_age: seconds, a non-negative integer")
+    found: dict[str, Any] = {}
+    if "allow_origins" in cors:
+        origins = cors["allow_origins"]
+        found["CORS_ALLOW_ALL_ORIGINS"] = "*" in origins
+        found["CORS_ALLOWED_ORIGINS"] = [origin for origin in origins if origin != "*"]
+    if regex := cors.get("allow_origin_regex"):
+        found["CORS_ALLOWED_ORIGIN_REGEXES"] = [regex]
+    if "allow_methods" in cors:
+        methods = [method.upper() for method in cors["allow_methods"]]
+        found["CORS_ALLOW_METHODS"] = ALL_METHODS if "*" in methods else methods
+    if "allow_headers" in cors:
+        extra = [header.lower() for header in cors["allow_headers"]]
+        found["CORS_ALLOW_HEADERS"] = [*base_headers, *(h for h in extra if h not in base_headers)]
+    if "expose_headers" in cors:
+        found["CORS_EXPOSE_HEADERS"] = [*base_exposed, *cors["expose_headers"]]
+    if "allow_credentials" in cors:
+        found["CORS_ALLOW_CREDENTIALS"] = cors["allow_credentials"]
+    if "max_age" in cors:
+        found["CORS_PREFLIGHT_MAX_AGE"] = max_age
+    return found
 
 
 def disabled_route_groups() -> frozenset[str]:

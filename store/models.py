@@ -6,6 +6,9 @@ Not a projection: the store is plain mutable state (see docs/store.md), written 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -55,12 +58,23 @@ class Item(models.Model):
         return f"{'.'.join(self.namespace)} / {self.key}"
 
 
+class EmbeddingField(ArrayField):
+    """A ``double precision[]`` on any PostgreSQL; pgvector's ``vector`` where the store's
+    migration could create the extension (searches then compare stored vectors without a cast
+    per row; it keeps 32-bit floats). Either reads as a list of floats (a ``vector`` arrives as
+    its text, ``[1,0.5]``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("base_field", models.FloatField())
+        super().__init__(**kwargs)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return [float(number) for number in json.loads(value)] if isinstance(value, str) else value
+
+
 class ItemVector(models.Model):
     """One embedding of an item, for semantic search (``langgraph.json`` ``store.index``): one
-    per embedded text of its value, replaced with the item by every put.
-
-    A plain ``double precision[]``, so items can be indexed on any PostgreSQL; searches compare
-    them with pgvector's operators where the extension is installed (docs/store.md).
+    per embedded text of its value, replaced with the item by every put (docs/store.md).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -71,7 +85,7 @@ class ItemVector(models.Model):
     )
     #: The JSON path of the embedded text in the value (``text``, ``notes.0``, ``$``).
     field = models.TextField()
-    embedding = ArrayField(models.FloatField())
+    embedding = EmbeddingField()
 
     class Meta:
         db_table = "store_vector"

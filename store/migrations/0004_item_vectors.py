@@ -1,20 +1,23 @@
 """Semantic search: the items' embeddings, deleted with their item by the database, and
-pgvector where the server has it (searches then rank with its operators; without it they rank
-in plain SQL, and ``manage.py check`` says so: docs/store.md)."""
+pgvector where the server has it (embeddings then have its type and searches rank with its
+operators; without it they rank in plain SQL, and ``manage.py check`` says so: docs/store.md)."""
 
 from __future__ import annotations
 
-import django.contrib.postgres.fields
 import django.db.models.deletion
 from django.db import migrations, models
 
+import store.models
+
 # Created only where the server has the extension and the role may create it: a migration that
 # fails on a PostgreSQL without pgvector would stop every install that does not use the index.
+# With it, embeddings are stored as pgvector's type (a search compares them without a cast).
 CREATE_VECTOR_EXTENSION = """
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') THEN
         CREATE EXTENSION IF NOT EXISTS vector;
+        ALTER TABLE store_vector ALTER COLUMN embedding TYPE vector USING embedding::vector;
     END IF;
 EXCEPTION WHEN insufficient_privilege THEN
     RAISE NOTICE 'pgvector not created (insufficient privilege): searches rank in plain SQL';
@@ -32,12 +35,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(primary_key=True, serialize=False)),
                 ("field", models.TextField()),
-                (
-                    "embedding",
-                    django.contrib.postgres.fields.ArrayField(
-                        base_field=models.FloatField(), size=None
-                    ),
-                ),
+                ("embedding", store.models.EmbeddingField(base_field=models.FloatField())),
                 (
                     "item",
                     models.ForeignKey(

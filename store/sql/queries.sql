@@ -119,21 +119,22 @@ LIMIT %(limit)s OFFSET %(offset)s
 -- found_by_similarity --
 -- Best first by an item's most similar embedded text (cosine similarity to %(query_vector)s,
 -- 1 is the same direction); items without embeddings are not ranked, as in LangGraph's
--- PostgreSQL store. The marked place gets one of the two similarity pieces below.
-SELECT item.id, scored.score
-FROM store_item AS item
-CROSS JOIN LATERAL (
-    SELECT max(/*similarity*/) AS score
-    FROM store_vector AS vector
-    WHERE vector.item_id = item.id
-) AS scored
-WHERE item.tenant = %(tenant)s
-  AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
-  AND scored.score IS NOT NULL
-  /*prefix*/
-  /*filter*/
-ORDER BY scored.score DESC, item.updated_at DESC, item.namespace COLLATE "C",
-         item.key COLLATE "C"
+-- PostgreSQL store. The marked place gets one of the two similarity pieces below. One join
+-- scans the matching items' vectors once; DISTINCT ON keeps each item's best.
+SELECT best.id, best.score
+FROM (
+    SELECT DISTINCT ON (item.id)
+        item.id, item.updated_at, item.namespace, item.key, /*similarity*/ AS score
+    FROM store_item AS item
+    JOIN store_vector AS vector ON vector.item_id = item.id
+    WHERE item.tenant = %(tenant)s
+      AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
+      /*prefix*/
+      /*filter*/
+    ORDER BY item.id, score DESC
+) AS best
+ORDER BY best.score DESC, best.updated_at DESC, best.namespace COLLATE "C",
+         best.key COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- similarity_pgvector --
@@ -145,10 +146,11 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- similarity_plain --
 -- The same cosine similarity without pgvector: the dot product over the norms (0 for a zero
--- vector, where pgvector answers NaN).
+-- vector, where pgvector answers NaN). As real[], what pgvector keeps too (its own type reads
+-- as one, so this also serves a database whose extension was dropped from use).
 (
     SELECT coalesce(sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0), 0)
-    FROM unnest(vector.embedding, %(query_vector)s::double precision[]) AS pair(a, b)
+    FROM unnest(vector.embedding::real[], %(query_vector)s::double precision[]) AS pair(a, b)
 )
 
 -- prefix_exact --

@@ -133,3 +133,94 @@ def test_a_preflight_to_a_foreign_host_is_refused(path):
     if path == "/threads":
         assert "detail" in orjson.loads(response.body)
     assert preflight(path, STUDIO, host="api.example.com").status == 200
+
+
+@pytest.fixture
+def langgraph_cors(tmp_path, monkeypatch):
+    """``langgraph.json`` ``http.cors`` applied as at start (``apply_langgraph_cors``), the
+    settings it replaced restored afterwards."""
+    from duragraph_site import apps
+
+    names = [
+        "CORS_ALLOW_ALL_ORIGINS",
+        "CORS_ALLOWED_ORIGINS",
+        "CORS_ALLOWED_ORIGIN_REGEXES",
+        "CORS_ALLOW_METHODS",
+        "CORS_ALLOW_HEADERS",
+        "CORS_EXPOSE_HEADERS",
+        "CORS_ALLOW_CREDENTIALS",
+        "CORS_PREFLIGHT_MAX_AGE",
+    ]
+    for name in names:
+        if hasattr(settings, name):
+            monkeypatch.setattr(settings, name, getattr(settings, name))
+
+    def apply(cors: dict) -> None:
+        path = tmp_path / "langgraph.json"
+        path.write_text(orjson.dumps({"graphs": {}, "http": {"cors": cors}}).decode())
+        monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+        apps.apply_langgraph_cors()
+
+    return apply
+
+
+def test_langgraph_json_http_cors_configures_what_browsers_may_do(langgraph_cors):
+    page = "https://app.example"
+    langgraph_cors(
+        {
+            "allow_origins": [page],
+            "allow_methods": ["GET", "POST"],
+            "allow_headers": ["X-Tenant"],
+            "allow_credentials": True,
+            "expose_headers": ["X-Custom"],
+            "max_age": 60,
+        }
+    )
+    response = preflight("/threads", page, **{"access-control-request-headers": "x-tenant"})
+    assert response.header("access-control-allow-origin") == page
+    assert response.header("access-control-allow-methods") == "GET, POST"
+    allowed = {h.strip() for h in response.header("access-control-allow-headers").split(",")}
+    assert {"x-tenant", "x-api-key", "content-type"} <= allowed  # the SDK's stay allowed
+    assert response.header("access-control-allow-credentials") == "true"
+    assert response.header("access-control-max-age") == "60"
+    answer = request("GET", "/ok", headers={"origin": page})
+    assert {"X-Custom", "X-Request-ID"} <= exposed(answer)
+    assert preflight("/threads", STUDIO).header("access-control-allow-origin") is None
+
+
+def test_langgraph_json_http_cors_wildcards(langgraph_cors):
+    langgraph_cors({"allow_origins": ["*"], "allow_methods": ["*"]})
+    response = preflight("/threads", "https://anywhere.example", method="DELETE")
+    assert response.header("access-control-allow-origin") == "*"
+    assert "DELETE" in response.header("access-control-allow-methods")
+
+
+def test_langgraph_json_http_cors_origin_regex(langgraph_cors):
+    langgraph_cors({"allow_origin_regex": r"^https://[a-z]+\.preview\.example$"})
+    response = preflight("/threads", "https://pr.preview.example")
+    assert response.header("access-control-allow-origin") == "https://pr.preview.example"
+    assert preflight("/threads", "https://pr.example").header("access-control-allow-origin") is None
+
+
+@pytest.mark.parametrize(
+    ("cors", "key"),
+    [
+        (["*"], "http.cors"),
+        ({"allow_origin": ["x"]}, "unknown keys"),
+        ({"allow_origins": "https://a.example"}, "allow_origins"),
+        ({"allow_methods": [1]}, "allow_methods"),
+        ({"allow_credentials": "yes"}, "allow_credentials"),
+        ({"max_age": -1}, "max_age"),
+        ({"allow_origin_regex": ["x"]}, "allow_origin_regex"),
+    ],
+)
+def test_a_malformed_http_cors_fails_the_system_check_and_changes_nothing(
+    langgraph_cors, cors, key
+):
+    from django.core import checks
+
+    before = list(settings.CORS_ALLOWED_ORIGINS)
+    langgraph_cors(cors)
+    assert settings.CORS_ALLOWED_ORIGINS == before
+    errors = [m for m in checks.run_checks() if m.id == "duragraph.E001"]
+    assert len(errors) == 1 and key in errors[0].msg

@@ -70,7 +70,11 @@ def remember(store_key: str, text: str, **kwargs) -> Item:
 
 
 def vectors_of(key: str) -> dict[str, list[float]]:
-    return {vector.field: vector.embedding for vector in ItemVector.objects.filter(item__key=key)}
+    """The item's embeddings by field, as approximations: pgvector keeps 32-bit floats."""
+    return {
+        vector.field: pytest.approx(vector.embedding, rel=1e-6)
+        for vector in ItemVector.objects.filter(item__key=key)
+    }
 
 
 def test_a_put_keeps_one_embedding_per_configured_field_and_replaces_them(index):
