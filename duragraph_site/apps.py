@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
+
+from duragraph_site import langgraph_config
 
 
 class DuragraphSiteConfig(AppConfig):
@@ -23,10 +26,6 @@ def apply_langgraph_cors() -> None:
     """``langgraph.json``'s ``http.cors`` replaces the CORS settings it names, read once at
     start as LangGraph does (docs/cors.md). A malformed section is left to the system check,
     which names the key and stops every ``manage.py`` command."""
-    from django.conf import settings
-
-    from duragraph_site import langgraph_config
-
     try:
         found = langgraph_config.cors_settings(
             settings.CORS_ALLOW_HEADERS, settings.CORS_EXPOSE_HEADERS

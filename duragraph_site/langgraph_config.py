@@ -19,19 +19,17 @@ from django.conf import settings
 
 #: ``http``'s route groups that can be removed (``disable_<group>``), as LangGraph documents
 #: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
-HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp")
+HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a")
 #: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
-#: A2A and the generative UI are not served; a custom app, headers and middleware order
-#: have no equivalent yet.
+#: the generative UI is not served; headers, middleware order and custom routes' auth have no
+#: equivalent yet.
 HTTP_NOT_HONOURED = frozenset(
     {
-        "app",
         "configurable_headers",
         "logging_headers",
         "middleware_order",
         "enable_custom_route_auth",
         "mount_prefix",
-        "disable_a2a",
         "disable_ui",
         "disable_webhooks",
     }

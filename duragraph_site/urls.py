@@ -12,6 +12,7 @@ from duragraph_site import dashboard, health, info, metrics
 from duragraph_site.api.errors import require_methods
 from duragraph_site.api.schema import OpenApiJsonView
 from duragraph_site.api.urls import DISABLED, V1_PREFIX, api_patterns
+from runs.api import a2a as run_a2a
 from runs.api import history as run_history
 from runs.api import mcp as run_mcp
 from runs.api import runs as run_views
@@ -33,6 +34,21 @@ mcp = [
     path("mcp/", run_mcp.McpApi.as_view(), name="mcp"),
     path("mcp", run_mcp.McpNoSlashApi.as_view()),
 ]
+#: A2A: an assistant as an agent, and its agent card (``http.disable_a2a`` removes them once
+#: "a2a" is one of langgraph_config.HTTP_GROUPS): at the root only, as LangGraph's.
+a2a = [
+    path("a2a/<str:assistant_id>", run_a2a.A2aApi.as_view(), name="a2a"),
+    path("a2a/<str:assistant_id>/", run_a2a.A2aSlashApi.as_view()),
+    path(
+        "a2a/<str:assistant_id>/.well-known/agent-card.json",
+        run_a2a.AssistantAgentCardApi.as_view(),
+    ),
+    path(
+        "a2a/<str:assistant_id>/.well-known/agent.json",
+        run_a2a.AssistantAgentCardLegacyApi.as_view(),
+    ),
+    path(".well-known/agent-card.json", run_a2a.AgentCardApi.as_view(), name="agent-card"),
+]
 #: Ours under /api/v1: a run's history, and the original DuraGraph server's routes that
 #: LangGraph lacks (its SDK's client calls them), each with its group.
 v1_extras = {
@@ -49,6 +65,7 @@ urlpatterns = [
     path("health", read_only(health.health), name="health"),
     *(meta if "meta" not in DISABLED else []),
     *(mcp if "mcp" not in DISABLED else []),
+    *(a2a if "a2a" not in DISABLED else []),
     path("admin/", admin.site.urls),
     path(f"{V1_PREFIX}workers", worker_views.WorkerListBareApi.as_view()),
     path(f"{V1_PREFIX}workers/", include("workers.api.urls")),

@@ -58,6 +58,16 @@ def run_list(
     return list(queryset.order_by("-created_at", "-run_id")[offset : offset + limit])
 
 
+def run_latest_tagged(thread_id: uuid.UUID, metadata: dict[str, Any]) -> Run | None:
+    """The thread's newest run whose metadata contains *metadata* (an A2A task's latest run:
+    ``{"a2a": {"task_id": ...}}``); None when there is none."""
+    return (
+        Run.objects.filter(thread_id=thread_id, metadata__contains=metadata)
+        .order_by("-created_at", "-run_id")
+        .first()
+    )
+
+
 def run_is_over(run_id: uuid.UUID) -> bool:
     """True once the run ended, or no longer exists (rolled back, deleted)."""
     status = Run.objects.filter(run_id=run_id).values_list("status", flat=True).first()

@@ -27,6 +27,14 @@ pytestmark = pytest.mark.e2e
 CHALLENGE = 'Bearer realm="duragraph"'
 PUBLIC_PATHS = ["/ok", "/health", "/metrics", "/openapi.json", "/docs"]
 FORGED = "dg_0123456789ab_" + "A" * 43
+#: The paths served at the root only, as LangGraph's server serves them.
+ROOT_ONLY = {
+    "/info",
+    "/mcp/",
+    "/a2a/{assistant_id}",
+    "/a2a/{assistant_id}/.well-known/agent-card.json",
+    "/.well-known/agent-card.json",
+}
 #: Bodies that would be accepted (they create or change something) were the caller known.
 BODIES = {
     "threads_create": {"metadata": {"by": "nobody"}},
@@ -35,6 +43,18 @@ BODIES = {
         "id": 1,
         "method": "tools/call",
         "params": {"name": "simple", "arguments": {"items": ["intruder"]}},
+    },
+    "post_a2a": {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "message/send",
+        "params": {
+            "message": {
+                "role": "user",
+                "messageId": "intruder",
+                "parts": [{"kind": "data", "data": {"items": ["intruder"]}}],
+            }
+        },
     },
     "threads_update": {"metadata": {"by": "nobody"}},
     "threads_copy": {},
@@ -183,9 +203,9 @@ def test_every_operation_refuses_a_caller_without_credentials_and_changes_nothin
     with httpx.Client(base_url=secured, timeout=30) as http:
         for method, path, operation in operations:
             url, request = _request(operation, path, objects)
-            # LangGraph's paths are served under /api/v1 too (/info, /mcp/, the workers' and
-            # workflow-graph's /api/ routes only once).
-            once = path.startswith("/api/") or path in {"/info", "/mcp/"}
+            # LangGraph's paths are served under /api/v1 too (/info, /mcp/, A2A's, the
+            # workers' and workflow-graph's /api/ routes only once).
+            once = path.startswith("/api/") or path in ROOT_ONLY
             prefixes = [""] if once else ["", "/api/v1"]
             for prefix in prefixes:
                 for label, headers in (

@@ -209,7 +209,7 @@ def test_metrics_count_api_requests():
         return _sample(after, name, **labels) - _sample(before, name, **labels)
 
     assert delta(by_view, status="200", view="ok", method="GET") == 3
-    assert delta(by_view, status="404", view="threads.api.views.ThreadDetailApi") == 1
+    assert delta(by_view, status="404", view="threads.api.views.ThreadDetailApi", method="GET") == 1
     # Counted on the way in: the three /ok, the 404, and the second /metrics request itself.
     assert delta("django_http_requests_before_middlewares_total") == 5
     assert delta("django_http_requests_total_by_method_total", method="GET") == 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import uuid
 
 import pytest
 from django.core import checks
@@ -73,6 +74,16 @@ def test_disable_mcp_removes_the_mcp_endpoint(configure):
     assert status("POST", "/threads") == 200
 
 
+def test_disable_a2a_removes_the_agent_and_its_cards(configure):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x"}}
+    assert status("POST", f"/a2a/{uuid.uuid4()}", body) == 200
+    configure(disable_a2a=True)
+    assert status("POST", f"/a2a/{uuid.uuid4()}", body) == 404
+    assert status("GET", "/.well-known/agent-card.json?assistant_id=x") == 404
+    assert status("GET", f"/a2a/{uuid.uuid4()}/.well-known/agent-card.json") == 404
+    assert status("POST", "/threads") == 200
+
+
 def test_threads_and_runs_can_go_too(configure):
     configure(disable_threads=True, disable_runs=True)
     assert status("POST", "/threads") == 404
@@ -92,10 +103,32 @@ def test_a_flag_that_is_not_a_boolean_fails_the_check_and_unsupported_keys_warn(
     tmp_path, monkeypatch
 ):
     path = tmp_path / "langgraph.json"
-    path.write_text(json.dumps({"http": {"disable_store": "yes", "app": "./app.py:app"}}))
+    path.write_text(json.dumps({"http": {"disable_store": "yes", "mount_prefix": "/lg"}}))
     monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
     found = {(m.id, m.msg) for m in checks.run_checks() if m.id.startswith("duragraph.")}
     assert found == {
         ("duragraph.E001", "langgraph.json http.disable_store: true or false"),
-        ("duragraph.W001", "langgraph.json http.app: not supported by DuraGraph, ignored"),
+        ("duragraph.W001", "langgraph.json http.mount_prefix: not supported by DuraGraph, ignored"),
     }
+
+
+@pytest.mark.parametrize(
+    ("app", "source", "message"),
+    [
+        ("./app.py:app", None, "could not be loaded"),
+        ("./app.py:app", "raise RuntimeError('broken at import')", "broken at import"),
+        ("./app.py:missing", "app = 1", "could not be loaded"),
+        ("./app.py:app", "app = object()", "a Starlette or FastAPI app, got object"),
+        ("no-colon", None, "http.app: './path/app.py:app'"),
+    ],
+)
+def test_a_custom_app_that_does_not_load_fails_the_check(
+    tmp_path, monkeypatch, app, source, message
+):
+    if source is not None:
+        (tmp_path / "app.py").write_text(source)
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"http": {"app": app}}))
+    monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+    errors = [m.msg for m in checks.run_checks() if m.id == "duragraph.E001"]
+    assert len(errors) == 1 and message in errors[0]

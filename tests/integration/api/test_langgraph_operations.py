@@ -18,9 +18,8 @@ pytestmark = pytest.mark.django_db
 OPERATIONS = json.loads(
     (Path(__file__).parents[2] / "e2e" / "fixtures" / "langgraph_api_operations.json").read_text()
 )["operations"]
-#: What is not served yet: A2A and protocol v2's thread-centric streaming (issue 15).
+#: What is not served yet: protocol v2's thread-centric streaming (issue 15).
 NOT_SERVED = {
-    ("/a2a/{assistant_id}", "POST"),
     ("/threads/{thread_id}/commands", "POST"),
     ("/threads/{thread_id}/stream/events", "POST"),
 }
