@@ -7,13 +7,13 @@ from typing import Any
 
 from django.core import checks
 
-from duragraph_site import langgraph_config
+from duragraph_site import custom_app, langgraph_config
 
 
 @checks.register()
 def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     """``langgraph.json``'s ``store.ttl``, ``checkpointer.ttl``, ``http`` flags and ``http.cors``
-    are well formed (errors); the ``http`` keys DuraGraph does not act on are said (warnings)."""
+    are well formed and ``http.app`` loads (errors); the ``http`` keys DuraGraph does not act on are said (warnings)."""
     messages: list[checks.CheckMessage] = []
     readers = [
         *(
@@ -22,6 +22,7 @@ def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]
         ),
         langgraph_config.disabled_route_groups,
         lambda: langgraph_config.cors_settings([], []),
+        custom_app.configured,
     ]
     for read in readers:
         try:

@@ -1,0 +1,85 @@
+"""``langgraph.json``'s ``http.app`` on a real daphne, as LangGraph Platform serves it: the
+user's Starlette routes beside the API (shadowing a built-in one), its middleware around every
+request, its errors answered by Starlette, and everything else still DuraGraph's."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.e2e.processes import start_api_server
+
+pytestmark = pytest.mark.e2e
+
+CUSTOM_APP = """
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+class Stamp:
+    '''Marks every answer, DuraGraph's too, as LangGraph's global user middleware does.'''
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def stamped(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-custom-app", b"seen")]
+            await send(message)
+
+        await self.app(scope, receive, send if scope["type"] != "http" else stamped)
+
+
+async def hello(request):
+    return JSONResponse({"hello": request.path_params["name"]})
+
+
+async def info(request):
+    return JSONResponse({"custom": True})
+
+
+async def teapot(request):
+    raise HTTPException(status_code=418, detail="short and stout")
+
+
+app = Starlette(
+    routes=[
+        Route("/hello/{name}", hello),
+        Route("/info", info),  # shadows the built-in GET /info
+        Route("/teapot", teapot, methods=["POST"]),
+    ],
+    middleware=[Middleware(Stamp)],
+)
+"""
+
+
+def test_a_custom_starlette_app_is_served_beside_the_api(server_env, tmp_path):
+    (tmp_path / "webapp.py").write_text(CUSTOM_APP)
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {}, "http": {"app": "./webapp.py:app"}}))
+    env = {**server_env, "DURAGRAPH_CONFIG": str(config), "AUTH_ENABLED": "true"}
+    process, url = start_api_server("daphne-custom-app", env, tmp_path)
+    try:
+        hello = httpx.get(f"{url}/hello/ada")
+        assert hello.status_code == 200 and hello.json() == {"hello": "ada"}
+        # Custom routes are not behind DuraGraph's authentication (LangGraph's default)...
+        assert hello.headers["x-custom-app"] == "seen"
+        assert httpx.get(f"{url}/info").json() == {"custom": True}
+        teapot = httpx.post(f"{url}/teapot")
+        assert teapot.status_code == 418 and teapot.text == "short and stout"  # Starlette's
+
+        # ...while the API keeps its own, and the app's middleware wraps it too.
+        refused = httpx.post(f"{url}/threads", json={})
+        assert refused.status_code == 401 and refused.headers["x-custom-app"] == "seen"
+        # A path the custom app has with another method, or not at all, is DuraGraph's.
+        missing = httpx.get(f"{url}/teapot")
+        assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+        assert httpx.get(f"{url}/ok").json() == {"ok": True}
+    finally:
+        process.stop()
