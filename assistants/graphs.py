@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from django.conf import settings
 
 from assistants import hooks
@@ -57,6 +58,14 @@ class GraphLoadError(DuraGraphError):
 
     status_code = 500
     code = "graph_load_error"
+
+
+class RemoteSubgraphUnavailable(DuraGraphError):
+    """A ``RemoteGraph`` subgraph's deployment did not answer (drawing it with ``xray`` asks
+    that deployment for its graph): the fault is upstream, as a gateway's."""
+
+    status_code = 502
+    code = "remote_subgraph_unavailable"
 
 
 @dataclass
@@ -124,6 +133,11 @@ class RegisteredGraph:
             graph_json = self.load(config).get_graph(config=config, xray=xray).to_json()
         except NotImplementedError:
             raise InvalidInput("The graph does not support visualization") from None
+        except httpx.HTTPError as error:
+            raise RemoteSubgraphUnavailable(
+                f"Graph {self.graph_id!r}: a remote subgraph's deployment did not answer "
+                f"({error!r}); draw it without xray"
+            ) from error
         for node in graph_json.get("nodes", []):
             if isinstance(node.get("data"), dict):
                 node["data"].pop("id", None)
@@ -210,12 +224,14 @@ def graph_schemas(graph: Any) -> dict[str, Any]:
             )
             return None
 
+    # Looked up inside attempt(): a subgraph may be a RemoteGraph (another deployment's graph),
+    # which has no context schema method.
     return {
-        "input_schema": attempt(graph.get_input_jsonschema),
-        "output_schema": attempt(graph.get_output_jsonschema),
+        "input_schema": attempt(lambda: graph.get_input_jsonschema()),
+        "output_schema": attempt(lambda: graph.get_output_jsonschema()),
         "state_schema": attempt(lambda: _state_jsonschema(graph)),
         "config_schema": attempt(lambda: _configurable_jsonschema(graph)),
-        "context_schema": attempt(graph.get_context_jsonschema),
+        "context_schema": attempt(lambda: graph.get_context_jsonschema()),
     }
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import CachePolicy
 from typing_extensions import TypedDict
 
@@ -127,5 +128,31 @@ cached = (
     .add_node("expensive", _expensive, cache_policy=CachePolicy(ttl=600))
     .add_edge(START, "expensive")
     .add_edge("expensive", END)
+    .compile()
+)
+
+
+class Delegated(TypedDict):
+    items: list[str]
+
+
+def _after_remote(state: Delegated) -> dict:
+    return {"items": [*state["items"], "local"]}
+
+
+#: ``simple`` of another deployment as a subgraph (LangGraph's ``RemoteGraph`` over that
+#: deployment's API, at ``DURAGRAPH_REMOTE_URL`` in the executor's environment), then a local
+#: node: ["x"] -> ["x", "a", "b", "local"]. ``items`` has no reducer: the remote graph's answer
+#: is the whole state.
+delegating = (
+    StateGraph(Delegated)
+    .add_node(
+        "remote",
+        RemoteGraph("simple", url=os.environ.get("DURAGRAPH_REMOTE_URL", "http://127.0.0.1:9")),
+    )
+    .add_node("local", _after_remote)
+    .add_edge(START, "remote")
+    .add_edge("remote", "local")
+    .add_edge("local", END)
     .compile()
 )
