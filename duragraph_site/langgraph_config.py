@@ -113,10 +113,7 @@ def ttl_config(name: str) -> dict[str, Any]:
     if ttl is None:
         return {}
     where = f"langgraph.json {name}.ttl"
-    if not isinstance(ttl, dict):
-        raise ValueError(f"{where}: an object")
-    if unknown := sorted(set(ttl) - TTL_KEYS[name]):
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(TTL_KEYS[name])}")
+    _check_object(ttl, where, TTL_KEYS[name])
     for key in ("default_ttl", "sweep_interval_minutes"):
         value = ttl.get(key)
         if value is not None and (
@@ -143,10 +140,7 @@ def store_index() -> dict[str, Any]:
     if index is None:
         return {}
     where = "langgraph.json store.index"
-    if not isinstance(index, dict):
-        raise ValueError(f"{where}: an object with dims, embed and fields")
-    if unknown := sorted(set(index) - INDEX_KEYS):
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(INDEX_KEYS)}")
+    _check_object(index, where, INDEX_KEYS)
     dims = index.get("dims")
     if isinstance(dims, bool) or not isinstance(dims, int) or dims <= 0:
         raise ValueError(f"{where}.dims: the embeddings' length, a positive integer")
@@ -178,10 +172,7 @@ def cors_settings(base_headers: list[str], base_exposed: list[str]) -> dict[str,
     if cors is None:
         return {}
     where = "langgraph.json http.cors"
-    if not isinstance(cors, dict):
-        raise ValueError(f"{where}: an object")
-    if unknown := sorted(set(cors) - CORS_KEYS):
-        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(CORS_KEYS)}")
+    _check_object(cors, where, CORS_KEYS)
     for key in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
         value = cors.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -213,6 +204,14 @@ def cors_settings(base_headers: list[str], base_exposed: list[str]) -> dict[str,
     if "max_age" in cors:
         found["CORS_PREFLIGHT_MAX_AGE"] = max_age
     return found
+
+
+def _check_object(value: Any, where: str, known: frozenset[str]) -> None:
+    """*value* is an object with none but the *known* keys (ValueError naming *where*)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: an object")
+    if unknown := sorted(set(value) - known):
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
 
 
 def disabled_route_groups() -> frozenset[str]:

@@ -86,7 +86,7 @@ class TenantStore(BaseStore):
                     refresh_ttl=op.refresh_ttl,
                     tenant=tenant,
                 )
-                return [_search_item(row) for row in rows]
+                return [_item(row, SearchItem, score=row.score) for row in rows]
             case ListNamespacesOp():
                 matches: dict[str, Any] = {"prefix": None, "suffix": None}
                 for condition in op.match_conditions or ():
@@ -102,22 +102,12 @@ class TenantStore(BaseStore):
         raise TypeError(f"unknown store operation {type(op).__name__}")
 
 
-def _item(row: ItemRow) -> Item:
-    return Item(
+def _item(row: ItemRow, kind: type[Item] = Item, **extra: Any) -> Item:
+    return kind(
         namespace=tuple(row.namespace),
         key=row.key,
         value=row.value,
         created_at=row.created_at,
         updated_at=row.updated_at,
-    )
-
-
-def _search_item(row: ItemRow) -> SearchItem:
-    return SearchItem(
-        namespace=tuple(row.namespace),
-        key=row.key,
-        value=row.value,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        score=row.score,
+        **extra,
     )
