@@ -146,9 +146,7 @@ def store_search_items(
         "refresh": _refresh(refresh_ttl),
         "now": now or timezone.now(),
     }
-    prefix_kind = (
-        "prefix_with_wildcards" if domain.WILDCARD in prefix else "prefix_exact" if prefix else ""
-    )
+    prefix_kind = _prefix_kind(prefix)
     filtered = bool(conditions.equals or conditions.comparisons)
     index = embeddings.configured_index() if query else None
     if index is None:
@@ -157,6 +155,17 @@ def store_search_items(
         params["query_vector"] = index.embed_query(query)
         ranking = "pgvector" if has_pgvector() else "plain"
     return fetch_items(_SEARCH_SQL[ranking, prefix_kind, filtered], params, annotations=["score"])
+
+
+def _prefix_kind(prefix: Sequence[str]) -> str:
+    """The piece of ``store/sql/queries.sql`` that matches *prefix* ("" for none)."""
+    if not prefix:
+        return ""
+    return "prefix_with_wildcards" if domain.WILDCARD in prefix else "prefix_exact"
+
+
+#: Every value of :func:`_prefix_kind`.
+_PREFIX_KINDS = ("", "prefix_exact", "prefix_with_wildcards")
 
 
 def _search_sql(ranking: str, prefix_kind: str, filtered: bool) -> str:
@@ -179,7 +188,7 @@ def _search_sql(ranking: str, prefix_kind: str, filtered: bool) -> str:
 _SEARCH_SQL = {
     (ranking, prefix_kind, filtered): _search_sql(ranking, prefix_kind, filtered)
     for ranking in ("recency", "pgvector", "plain")
-    for prefix_kind in ("", "prefix_exact", "prefix_with_wildcards")
+    for prefix_kind in _PREFIX_KINDS
     for filtered in (False, True)
 }
 
@@ -240,6 +249,27 @@ def store_list_namespaces(
         "offset": offset,
         "now": now or timezone.now(),
     }
+    kind = _prefix_kind(prefix_labels)
+    sql = _NAMESPACES_SQL[kind, bool(suffix_labels), max_depth is not None]
     with connection.cursor() as cursor:
-        cursor.execute(queries["list_namespaces"], params)
+        cursor.execute(sql, params)
         return [list(row[0]) for row in cursor.fetchall()]
+
+
+def _namespaces_sql(prefix_kind: str, suffixed: bool, cut: bool) -> str:
+    """``list_namespaces`` with the pieces a listing needs in its marked places."""
+    return (
+        queries["list_namespaces"]
+        .replace("/*cut*/", "item.namespace[1:%(max_depth)s]" if cut else "item.namespace")
+        .replace("/*prefix*/", queries[prefix_kind] if prefix_kind else "")
+        .replace("/*suffix*/", queries["suffix_condition"] if suffixed else "")
+    )
+
+
+#: The namespace listings by (prefix kind, has a suffix, cut to a depth): built once.
+_NAMESPACES_SQL = {
+    (prefix_kind, suffixed, cut): _namespaces_sql(prefix_kind, suffixed, cut)
+    for prefix_kind in _PREFIX_KINDS
+    for suffixed in (False, True)
+    for cut in (False, True)
+}

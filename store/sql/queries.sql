@@ -198,31 +198,31 @@ AND NOT EXISTS (
 -- list_namespaces --
 -- The distinct namespaces of live items that match a prefix and a suffix (label by label, "*"
 -- matches any one label), each cut to %(max_depth)s labels when given (then de-duplicated), in
--- code-point order like Python's sorted(), one page of them.
+-- code-point order like Python's sorted(), one page of them. The marked places get the pieces
+-- the request needs (store.selectors), as for a search: the prefix's (search's own pieces),
+-- suffix_condition, and the cut (a slice only with a max_depth).
 SELECT namespace
 FROM (
-    SELECT DISTINCT
-        item.namespace[1:coalesce(%(max_depth)s::int, cardinality(item.namespace))] AS namespace
+    SELECT DISTINCT /*cut*/ AS namespace
     FROM store_item AS item
     WHERE item.tenant = %(tenant)s
       AND (item.expires_at IS NULL OR item.expires_at > %(now)s)
-      AND item.namespace @> %(required_labels)s::text[]
-      AND cardinality(item.namespace) >= cardinality(%(prefix)s::text[])
-      AND cardinality(item.namespace) >= cardinality(%(suffix)s::text[])
-      AND NOT EXISTS (
-          SELECT 1
-          FROM unnest(%(prefix)s::text[]) WITH ORDINALITY AS p(label, position)
-          WHERE p.label <> '*' AND p.label IS DISTINCT FROM item.namespace[p.position]
-      )
-      -- The suffix's labels are aligned with the end of the namespace.
-      AND NOT EXISTS (
-          SELECT 1
-          FROM unnest(%(suffix)s::text[]) WITH ORDINALITY AS s(label, position)
-          WHERE s.label <> '*'
-            AND s.label IS DISTINCT FROM item.namespace[
-                cardinality(item.namespace) - cardinality(%(suffix)s::text[]) + s.position
-            ]
-      )
+      /*prefix*/
+      /*suffix*/
 ) AS matching
 ORDER BY namespace COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s
+
+-- suffix_condition --
+-- The suffix's labels are aligned with the end of the namespace; the GIN index may pre-filter
+-- on every label the prefix and suffix name.
+AND item.namespace @> %(required_labels)s::text[]
+AND cardinality(item.namespace) >= cardinality(%(suffix)s::text[])
+AND NOT EXISTS (
+    SELECT 1
+    FROM unnest(%(suffix)s::text[]) WITH ORDINALITY AS s(label, position)
+    WHERE s.label <> '*'
+      AND s.label IS DISTINCT FROM item.namespace[
+          cardinality(item.namespace) - cardinality(%(suffix)s::text[]) + s.position
+      ]
+)

@@ -359,6 +359,36 @@ def test_namespaces_max_depth_truncates_and_deduplicates(api, prefix):
     ]
 
 
+def _matches(namespace: tuple[str, ...], labels: tuple[str, ...], *, at_end: bool) -> bool:
+    """LangGraph's label-by-label match of a prefix (or, *at_end*, a suffix); "*" is any label."""
+    if len(labels) > len(namespace):
+        return False
+    part = namespace[len(namespace) - len(labels) :] if at_end else namespace[: len(labels)]
+    return all(want in ("*", got) for want, got in zip(labels, part, strict=True))
+
+
+def test_every_kind_of_namespace_listing_matches_a_reference(subtests):
+    """Each statement the selector can put together (prefix none, exact or with wildcards;
+    suffix or not; cut to a depth or not) answers what a plain Python listing answers."""
+    seed(*NAMESPACES)
+    for prefix in [(), ("users",), ("users", "ada"), ("users", "*"), ("*", "ada"), ("x", "y")]:
+        for suffix in [(), ("memories",), ("*",), ("ada", "*")]:
+            for max_depth in [None, 1, 2]:
+                with subtests.test(prefix=prefix, suffix=suffix, max_depth=max_depth):
+                    expected = sorted(
+                        {
+                            namespace[:max_depth]
+                            for namespace in NAMESPACES
+                            if _matches(namespace, prefix, at_end=False)
+                            and _matches(namespace, suffix, at_end=True)
+                        }
+                    )
+                    found = selectors.store_list_namespaces(
+                        prefix=prefix, suffix=suffix, max_depth=max_depth
+                    )
+                    assert found == [list(namespace) for namespace in expected]
+
+
 def test_namespaces_limit_and_offset(api, prefix):
     seed(*NAMESPACES)
     everything = namespaces(api, prefix)
