@@ -20,11 +20,8 @@ counts only see matching objects (:func:`search_metadata`).
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import inspect
 import operator
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +34,7 @@ from django.db.models.lookups import Exact
 from rest_framework import exceptions
 
 from accounts import domain
-from duragraph_site import langgraph_config
+from duragraph_site import langgraph_config, user_code
 
 if TYPE_CHECKING:
     from langgraph_sdk import Auth
@@ -93,18 +90,10 @@ def load(path: str, base: str) -> Auth:
 
     if ":" not in path:
         raise ValueError(f"auth.path {path!r}: expected './path/to/file.py:name' or 'module:name'")
-    module_name, attr = path.rsplit(":", 1)
-    if "/" in module_name or module_name.endswith(".py"):
-        file = (Path(base) / module_name).resolve()
-        spec = importlib.util.spec_from_file_location(f"langgraph_auth_{abs(hash(file))}", file)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"auth.path {path!r}: cannot load {file}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_name)
-    auth = getattr(module, attr, None)
+    try:
+        auth = user_code.load_attribute(path, Path(base))
+    except AttributeError:
+        auth = None  # said below, as any other object that is not an Auth
     if not isinstance(auth, Auth):
         raise ValueError(f"auth.path {path!r}: expected a langgraph_sdk.Auth, got {type(auth)}")
     if auth._authenticate_handler is None:

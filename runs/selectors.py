@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from duragraph_site.errors import NotFound
 from events import store
+from runs import a2a
 from runs.domain import ACTIVE_STATUSES, RunStatus, visible_to
 from runs.models import Run
 from runs.sql import queries
@@ -224,3 +225,51 @@ def runs_overview(*, tenant: str | None = None, now: datetime | None = None) -> 
         oldest_pending_seconds=None if oldest is None else (now - oldest).total_seconds(),
         failure_rate=sum(failed for _, failed in buckets) / done if done else None,
     )
+
+
+# -- A2A tasks (runs/a2a.py shapes them) -------------------------------------------------------
+#: A context's runs read to tell which task each message of its history belongs to.
+A2A_HISTORY_RUNS = 1000
+
+
+def a2a_task_run(run: Run, task_id: str) -> a2a.TaskRun:
+    """The A2A task at *run* (its state, and its result once the run is over)."""
+    over = RunStatus(run.status) not in ACTIVE_STATUSES
+    return a2a.TaskRun(
+        task_id=task_id,
+        context_id=str(run.thread_id),
+        run_id=str(run.run_id),
+        status=run.status,
+        awaiting_input=bool(run.interrupts),
+        result=run_result(run.run_id, run.thread_id) if over else None,
+        timestamp=run.updated_at.isoformat(),
+    )
+
+
+def a2a_task_run_by_id(run_id: uuid.UUID, task_id: str) -> a2a.TaskRun:
+    return a2a_task_run(run_get(run_id), task_id)
+
+
+def a2a_task(
+    run_id: uuid.UUID, task_id: str, history_length: int | None, tenant: str | None
+) -> dict[str, Any]:
+    """The task at *run_id* with its history: the context's conversation as of that run (its
+    final values, or its latest while it goes on), each message with the task it belongs to."""
+    run = run_get(run_id)
+    current = a2a_task_run(run, task_id)
+    if isinstance(current.result, dict) and "__error__" not in current.result:
+        values = current.result
+    else:
+        values = run_latest_values(run.run_id) or run.kwargs.get("input") or {}
+    task_of = {
+        message_id: a2a.run_task_id(other.thread_id, other.run_id, other.metadata)
+        for other in run_list(run.thread_id, tenant=tenant, limit=A2A_HISTORY_RUNS)
+        for message_id in a2a.started_by((other.kwargs or {}).get("input"))
+    }
+    history = a2a.history(
+        values.get("messages") if isinstance(values, dict) else None,
+        context_id=current.context_id,
+        task_of=task_of,
+        length=history_length,
+    )
+    return a2a.task(current, history_messages=history)

@@ -26,7 +26,10 @@ def store_index(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
         return []
     try:
         status = selectors.pgvector_status()
-        migrated = ("store", VECTOR_MIGRATION) in MigrationRecorder(connection).applied_migrations()
+        recorder = MigrationRecorder(connection)
+        migrated = recorder.has_table() and (
+            recorder.migration_qs.filter(app="store", name=VECTOR_MIGRATION).exists()
+        )
     except DatabaseError:
         return []  # no database yet: the commands that need one say so themselves
     if status == "installed" or (status == "available" and not migrated):

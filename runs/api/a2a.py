@@ -46,7 +46,7 @@ from runs.api.runs import create_run, scope
 from runs.api.serializers import RunCreateSerializer
 from runs.api.streaming import SSEView, sse_response
 from runs.api.waiting import result_when_over
-from runs.domain import ACTIVE_STATUSES, RunStatus
+from runs.domain import ACTIVE_STATUSES
 from runs.frames import Frame
 from runs.models import Run
 from runs.stream_log import db_call
@@ -55,8 +55,6 @@ logger = logging.getLogger(__name__)
 
 #: The methods answered with an SSE stream of JSON-RPC responses.
 STREAMING = frozenset({"message/stream", "tasks/resubscribe"})
-#: A context's runs read to tell which task each message of its history belongs to.
-HISTORY_RUNS = 1000
 
 _TASKS_GET_EXAMPLE = OpenApiExample(
     "tasks/get",
@@ -251,7 +249,7 @@ def _send(
         body["stream_mode"] = ["values", "messages"]
     run = _create(request, thread_id, body)
     task_id = task_id or a2a.task_id(run.thread_id, run.run_id)
-    submitted = _snapshot(run, task_id)
+    submitted = selectors.a2a_task_run(run, task_id)
     first = a2a.task(submitted, history_messages=[a2a.echo(message, submitted)])
     if rpc.method == "message/stream":
         return sse_response(request, _stream(rpc.id, submitted, first))
@@ -281,7 +279,7 @@ async def _answer_when_over(
     async for chunk in result_when_over(run.run_id, run.thread_id, render=lambda _: b""):
         if chunk:
             yield chunk
-    answer = await db_call(_task_answer, run.run_id, task_id, history_length, tenant)
+    answer = await db_call(selectors.a2a_task, run.run_id, task_id, history_length, tenant)
     yield orjson.dumps(a2a.result(rpc_id, answer))
 
 
@@ -305,7 +303,7 @@ async def _stream(
                 continue
             for update in updates.feed(item.event, item.data):
                 yield frame(update)
-        ended = await db_call(_snapshot_by_id, uuid.UUID(run.run_id), run.task_id)
+        ended = await db_call(selectors.a2a_task_run_by_id, uuid.UUID(run.run_id), run.task_id)
         for update in a2a.StreamUpdates.end(ended):
             yield frame(update)
     except Exception:  # noqa: BLE001 - say it as a JSON-RPC error (A2A clients read no other)
@@ -317,7 +315,7 @@ async def _stream(
 def _get(request: Request, assistant: Assistant, rpc: a2a.Request) -> Response:
     query = a2a.parse_task_query(rpc.params)
     current = _task_run(request, assistant, query)
-    answer = _task_answer(
+    answer = selectors.a2a_task(
         uuid.UUID(current.run_id), current.task_id, query.history_length, scope(request)
     )
     return Response(a2a.result(rpc.id, answer))
@@ -346,7 +344,7 @@ def _cancel(request: Request, assistant: Assistant, rpc: a2a.Request) -> Respons
         raise a2a.RpcError(
             a2a.TASK_NOT_CANCELABLE, f"Task {current.task_id} ended: not cancelable"
         ) from None
-    answer = _task_answer(run_id, current.task_id, None, scope(request))
+    answer = selectors.a2a_task(run_id, current.task_id, None, scope(request))
     return Response(a2a.result(rpc.id, answer))
 
 
@@ -354,7 +352,7 @@ def _resubscribe(request: Request, assistant: Assistant, rpc: a2a.Request) -> St
     """The task now, then (when it is still going) its run's updates until it ends."""
     query = a2a.parse_task_query(rpc.params)
     current = _task_run(request, assistant, query)
-    first = _task_answer(
+    first = selectors.a2a_task(
         uuid.UUID(current.run_id), current.task_id, query.history_length, scope(request)
     )
     if current.status not in ACTIVE_STATUSES:
@@ -379,49 +377,7 @@ def _task_run(request: Request, assistant: Assistant, query: a2a.TaskQuery) -> a
     # The task's own id, whichever of its forms (or of its runs) was asked for.
     task_id = a2a.run_task_id(anchor.thread_id, anchor.run_id, anchor.metadata)
     latest = selectors.run_latest_tagged(anchor.thread_id, {"a2a": {"task_id": task_id}})
-    return _snapshot(latest or anchor, task_id)
-
-
-def _snapshot(run: Run, task_id: str) -> a2a.TaskRun:
-    over = RunStatus(run.status) not in ACTIVE_STATUSES
-    return a2a.TaskRun(
-        task_id=task_id,
-        context_id=str(run.thread_id),
-        run_id=str(run.run_id),
-        status=run.status,
-        awaiting_input=bool(run.interrupts),
-        result=selectors.run_result(run.run_id, run.thread_id) if over else None,
-        timestamp=run.updated_at.isoformat(),
-    )
-
-
-def _snapshot_by_id(run_id: uuid.UUID, task_id: str) -> a2a.TaskRun:
-    return _snapshot(selectors.run_get(run_id), task_id)
-
-
-def _task_answer(
-    run_id: uuid.UUID, task_id: str, history_length: int | None, tenant: str | None
-) -> dict[str, Any]:
-    """The task at *run_id* with its history: the context's conversation as of that run (its
-    final values, or its latest while it goes on), each message with the task it belongs to."""
-    run = selectors.run_get(run_id)
-    current = _snapshot(run, task_id)
-    if isinstance(current.result, dict) and "__error__" not in current.result:
-        values = current.result
-    else:
-        values = selectors.run_latest_values(run.run_id) or run.kwargs.get("input") or {}
-    task_of = {
-        message_id: a2a.run_task_id(other.thread_id, other.run_id, other.metadata)
-        for other in selectors.run_list(run.thread_id, tenant=tenant, limit=HISTORY_RUNS)
-        for message_id in a2a.started_by((other.kwargs or {}).get("input"))
-    }
-    history = a2a.history(
-        values.get("messages") if isinstance(values, dict) else None,
-        context_id=current.context_id,
-        task_of=task_of,
-        length=history_length,
-    )
-    return a2a.task(current, history_messages=history)
+    return selectors.a2a_task_run(latest or anchor, task_id)
 
 
 async def _frames(answers: list[dict[str, Any]]) -> AsyncIterator[Frame]:
