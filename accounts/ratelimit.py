@@ -332,11 +332,13 @@ class _Held:
     """What this process knows of one bucket: a lease of tokens it may spend until
     ``lease_until``, or a refusal until ``refused_until``; and the shared level it last saw."""
 
-    __slots__ = ("lease", "lease_until", "refused_until", "level", "seen_at")
+    __slots__ = ("lease", "lease_until", "refused_until", "level", "seen_at", "asking")
 
     def __init__(self) -> None:
         self.lease = 0
         self.lease_until = self.refused_until = self.level = self.seen_at = 0.0
+        #: One ticket per round trip of this process under way for the bucket.
+        self.asking: set[object] = set()
 
 
 class Limiter:
@@ -344,6 +346,9 @@ class Limiter:
 
     #: Entries kept before the oldest knowledge is dropped (all of it: it is only a cache).
     MAX_HELD = 10_000
+    #: How long a refused round trip waits for the ones under way beside it (a bound: the
+    #: store's own timeouts end a round trip sooner).
+    ANSWER_WAIT_SECONDS = 1.0
 
     def __init__(
         self,
@@ -356,30 +361,48 @@ class Limiter:
         self.clock = clock
         self._held: dict[tuple[str, Rate], _Held] = {}
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
 
     def take(self, key: str, rate: Rate) -> tuple[bool, float] | None:
         """``(allowed, tokens left for the caller)``, or ``None`` when the store is out of
         reach (let through)."""
         now = self.clock()
-        refund = 0
-        with self._lock:
-            held = self._held.get((key, rate))
-            if held is not None:
-                level = min(rate.burst, held.level + (now - held.seen_at) * rate.per_second)
-                if held.lease > 0 and now < held.lease_until:
-                    held.lease -= 1
-                    return True, level + held.lease
-                if now < held.refused_until:
-                    return False, level
-                refund, held.lease = held.lease, 0  # an expired lease goes back
-        outcome = self.store.take(key, rate, lease_size(rate, self.lease_seconds), refund)
-        if outcome is None:
-            return None
-        granted, level = outcome
         with self._lock:
             if len(self._held) >= self.MAX_HELD:
                 self._held.clear()  # leases go with it: tokens lost, never invented
             held = self._held.setdefault((key, rate), _Held())
+            level = min(rate.burst, held.level + (now - held.seen_at) * rate.per_second)
+            if held.lease > 0 and now < held.lease_until:
+                held.lease -= 1
+                return True, level + held.lease
+            if now < held.refused_until:
+                return False, level
+            refund, held.lease = held.lease, 0  # an expired lease goes back
+            ticket = object()
+            held.asking.add(ticket)
+        try:
+            outcome = self.store.take(key, rate, lease_size(rate, self.lease_seconds), refund)
+        except BaseException:
+            with self._lock:
+                held.asking.discard(ticket)
+                self._answered.notify_all()
+            raise
+        # One critical section records the answer and says it came, so a thread woken by it
+        # finds the lease.
+        with self._lock:
+            held.asking.discard(ticket)
+            self._answered.notify_all()
+            if outcome is None:
+                return None
+            granted, level = outcome
+            if not granted and held.asking:
+                # Round trips still under way may bring back leases the store granted before
+                # it refused this one: wait for them (one round trip at most), then spend those.
+                overlapping = set(held.asking)
+                self._answered.wait_for(
+                    lambda: held.lease > 0 or held.asking.isdisjoint(overlapping),
+                    timeout=self.ANSWER_WAIT_SECONDS,
+                )
             held.level, held.seen_at = level, now
             if granted:
                 held.lease += granted - 1

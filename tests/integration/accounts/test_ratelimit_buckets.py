@@ -262,3 +262,50 @@ def test_threads_asking_at_once_spend_each_others_leases_before_refusing(kind, r
     for thread in threads:
         thread.join()
     assert [allowed for allowed, _ in answers] == [True] * 3
+
+
+class GrantsComeBackLast:
+    """A real store whose answers come back out of order: a refusal returns before the grants
+    the store gave ahead of it (as a scheduler may have it)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.one_at_a_time = threading.Lock()
+        self.refusal_returned = threading.Event()
+
+    def take(self, *args, **kwargs):
+        try:
+            with self.one_at_a_time:
+                outcome = self.store.take(*args, **kwargs)
+            if outcome[0]:
+                assert self.refusal_returned.wait(timeout=10)
+            else:
+                self.refusal_returned.set()
+            return outcome
+        finally:
+            connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_a_refusal_back_before_the_grants_waits_for_them_and_spends_their_lease(kind, redis_url):
+    store = (
+        PostgresBuckets()
+        if kind == "postgres"
+        else RedisBuckets(redis_url, redis_server.unique_prefix())
+    )
+    rate = Rate(per_second=1.0, burst=50, text="60/m 50")  # leases of 5 over 5 s
+    assert store.take("reads:apikey:late", rate, want=40)[0] == 40  # 10 left: two leases
+    limiter = Limiter(GrantsComeBackLast(store), lease_seconds=5)
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(limiter.take("reads:apikey:late", rate)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [allowed for allowed, _ in answers] == [True] * 3
+    # 10 tokens leased, 3 spent: the next 7 requests are served from the leases, the 8th refused.
+    assert [limiter.take("reads:apikey:late", rate)[0] for _ in range(8)] == [True] * 7 + [False]
