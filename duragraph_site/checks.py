@@ -12,8 +12,9 @@ from duragraph_site import custom_app, langgraph_config
 
 @checks.register()
 def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``langgraph.json``'s ``store.ttl``, ``checkpointer.ttl``, ``http`` flags and ``http.cors``
-    are well formed and ``http.app`` loads (errors); the ``http`` keys DuraGraph does not act on are said (warnings)."""
+    """``langgraph.json``'s ``store.ttl``, ``checkpointer.ttl``, ``http`` flags, ``http.cors``
+    and ``http.configurable_headers`` are well formed and ``http.app`` loads (errors); the
+    ``http`` keys DuraGraph does not act on are said (warnings)."""
     messages: list[checks.CheckMessage] = []
     readers = [
         *(
@@ -22,6 +23,7 @@ def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]
         ),
         langgraph_config.disabled_route_groups,
         lambda: langgraph_config.cors_settings([], []),
+        langgraph_config.configurable_headers,
         custom_app.configured,
     ]
     for read in readers:

@@ -21,11 +21,10 @@ from django.conf import settings
 #: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
 HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a")
 #: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
-#: the generative UI is not served; headers, middleware order and custom routes' auth have no
-#: equivalent yet.
+#: the generative UI is not served; request headers are not logged; middleware order and custom
+#: routes' auth have no equivalent yet.
 HTTP_NOT_HONOURED = frozenset(
     {
-        "configurable_headers",
         "logging_headers",
         "middleware_order",
         "enable_custom_route_auth",
@@ -39,6 +38,8 @@ TTL_KEYS = {
     "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
     "checkpointer": frozenset({"strategy", "default_ttl", "sweep_interval_minutes"}),
 }
+#: The keys of ``http.configurable_headers`` (LangGraph reads the singulars too).
+HEADER_PATTERN_KEYS = frozenset({"includes", "excludes", "include", "exclude"})
 #: The keys of ``http.cors``, as LangGraph documents them (Starlette's CORSMiddleware's).
 CORS_KEYS = frozenset(
     {
@@ -204,6 +205,28 @@ def cors_settings(base_headers: list[str], base_exposed: list[str]) -> dict[str,
     if "max_age" in cors:
         found["CORS_PREFLIGHT_MAX_AGE"] = max_age
     return found
+
+
+def configurable_headers() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``http.configurable_headers``: the header name patterns (``*`` a wildcard) a run's
+    ``config.configurable`` takes from its request, ``(includes, excludes)``; ``((), ())`` when
+    not set (LangGraph's defaults apply: ``runs.payloads.request_headers``).
+
+    Raises:
+        ValueError: naming the key that is wrong (``manage.py check`` reports it at start).
+    """
+    headers = section("http").get("configurable_headers")
+    if headers is None:
+        return (), ()
+    where = "langgraph.json http.configurable_headers"
+    _check_object(headers, where, HEADER_PATTERN_KEYS)
+    patterns = []
+    for plural, singular in (("includes", "include"), ("excludes", "exclude")):
+        value = headers.get(plural) or headers.get(singular) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"{where}.{plural}: a list of header names, '*' a wildcard")
+        patterns.append(tuple(pattern.lower() for pattern in value))
+    return patterns[0], patterns[1]
 
 
 def _check_object(value: Any, where: str, known: frozenset[str]) -> None:

@@ -3,11 +3,17 @@
 The rules are LangGraph Platform's (``langgraph_api/models/run.py``): ``stream_mode`` defaults to
 ``["values"]``, ``context`` and ``config.configurable`` mirror each other (giving both is a 400),
 ``checkpoint_id``/``checkpoint`` go into ``configurable``, ``checkpoint_during`` maps to
-``durability``, resuming needs a thread.
+``durability``, resuming needs a thread; the request's headers that ``langgraph.json``'s
+``http.configurable_headers`` names go into ``configurable`` too (:func:`request_headers`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,11 @@ STREAM_MODES = (
 #: Stream modes only LangGraph's v2 event-streaming endpoints serve.
 V2_ONLY_STREAM_MODES = ("tools", "lifecycle")
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
+#: Headers that carry credentials: never copied into a run's config, whatever the patterns say.
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id"})
+#: LangSmith's distributed-tracing header, always copied (with what its ``baggage`` carries).
+TRACE_HEADER = "langsmith-trace"
+_BAGGAGE_KEYS = ("langsmith-metadata", "langsmith-tags", "langsmith-project")
 DURABILITIES = ("sync", "async", "exit")
 
 
@@ -44,8 +55,69 @@ class RunRequest:
     on_disconnect: str
 
 
-def build(payload: dict[str, Any], *, stateless: bool) -> RunRequest:
-    """Turn a (type-checked) run-create body into kwargs, applying LangGraph's rules.
+def request_headers(
+    headers: Mapping[str, str], includes: tuple[str, ...], excludes: tuple[str, ...]
+) -> dict[str, str | list[str] | dict[str, Any]]:
+    """The request *headers* (names lower-cased) a run's ``configurable`` takes, as LangGraph
+    Platform takes them: those matching an *includes* pattern and no *excludes* one (``*`` the
+    only wildcard; none by default), never the credentials (:data:`SECRET_HEADERS`); and
+    ``langsmith-trace`` always, with the LangSmith metadata, tags and project its ``baggage``
+    carries (malformed metadata is left out rather than failing the run)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    found: dict[str, Any] = {}
+    if TRACE_HEADER in lowered:
+        found[TRACE_HEADER] = lowered[TRACE_HEADER]
+        found.update(_baggage(lowered.get("baggage", "")))
+    if not includes:
+        return found
+    include, exclude = _compiled(includes), _compiled(excludes)
+    for name, value in lowered.items():
+        if (
+            name not in found
+            and name not in SECRET_HEADERS
+            and include.fullmatch(name)
+            and not (excludes and exclude.fullmatch(name))
+        ):
+            found[name] = value
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression matching any of *patterns*: literal but for ``*`` (no regular
+    expressions from configuration, so no catastrophic backtracking)."""
+    return re.compile(
+        "|".join(".*".join(re.escape(part) for part in pattern.split("*")) for pattern in patterns)
+    )
+
+
+def _baggage(baggage: str) -> dict[str, Any]:
+    """LangSmith's entries of a W3C ``baggage`` header (``key=url-encoded value``, commas)."""
+    found: dict[str, Any] = {}
+    for item in baggage.split(","):
+        key, _, value = item.strip().partition("=")
+        if key not in _BAGGAGE_KEYS or key in found:
+            continue
+        value = urllib.parse.unquote(value)
+        if key == "langsmith-metadata":
+            try:
+                metadata = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(metadata, dict):
+                found[key] = metadata
+        elif key == "langsmith-tags":
+            found[key] = value.split(",")
+        else:
+            found[key] = value
+    return found
+
+
+def build(
+    payload: dict[str, Any], *, stateless: bool, headers: Mapping[str, Any] | None = None
+) -> RunRequest:
+    """Turn a (type-checked) run-create body into kwargs, applying LangGraph's rules; *headers*
+    (:func:`request_headers`) join ``config.configurable``, not ``context``.
 
     Raises:
         BadRequest: both context and config.configurable, or resuming without a thread.
@@ -75,6 +147,7 @@ def build(payload: dict[str, Any], *, stateless: bool) -> RunRequest:
         configurable["checkpoint_id"] = str(checkpoint_id)
     if checkpoint := payload.get("checkpoint"):
         configurable.update(checkpoint)
+    configurable.update(headers or {})
     config["configurable"] = configurable
 
     durability = payload.get("durability")

@@ -8,6 +8,8 @@ run lives), which :mod:`runs.api.waiting` and :mod:`runs.api.streaming` build on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,6 +21,7 @@ from rest_framework.views import APIView
 from accounts.authentication import principal_of
 from accounts.domain import Principal
 from assistants.selectors import resolve_assistant_id
+from duragraph_site import langgraph_config
 from duragraph_site.api import serializers as api
 from duragraph_site.api.fields import SelectField, UUIDField, limit_field, offset_field
 from duragraph_site.api.params import parse_uuid, validated
@@ -51,15 +54,19 @@ def create_run(
 ) -> tuple[Run, payloads.RunRequest]:
     """Create the run a validated :class:`RunCreateSerializer` body describes (stateless when
     *thread_id* is None) for the caller; the run and the request as :mod:`runs.payloads` read
-    it."""
-    return create_run_as(principal_of(request), thread_id, data)
+    it. The headers ``http.configurable_headers`` names go into its ``configurable``."""
+    headers = payloads.request_headers(request.headers, *langgraph_config.configurable_headers())
+    return create_run_as(principal_of(request), thread_id, data, headers)
 
 
 def create_run_as(
-    principal: Principal, thread_id: uuid.UUID | None, data: dict
+    principal: Principal,
+    thread_id: uuid.UUID | None,
+    data: dict,
+    headers: Mapping[str, Any] | None = None,
 ) -> tuple[Run, payloads.RunRequest]:
     """:func:`create_run` for a caller known by its principal (the dashboard's pages)."""
-    run_request = payloads.build(data, stateless=thread_id is None)
+    run_request = payloads.build(data, stateless=thread_id is None, headers=headers)
     assistant_id = resolve_assistant_id(data["assistant_id"])
     metadata = access.run_authorized(
         principal, thread_id, assistant_id, run_request, stateless=thread_id is None

@@ -156,3 +156,20 @@ delegating = (
     .add_edge("local", END)
     .compile()
 )
+
+
+class Seen(TypedDict, total=False):
+    names: list[str]
+    seen: dict[str, object]
+
+
+def _look(state: Seen, config: RunnableConfig) -> dict:
+    configurable = config["configurable"]
+    return {"seen": {name: configurable.get(name) for name in state["names"]}}
+
+
+#: What the run's ``config.configurable`` holds under each of the input's ``names`` (the
+#: request headers ``http.configurable_headers`` lets through).
+headers = (
+    StateGraph(Seen).add_node("look", _look).add_edge(START, "look").add_edge("look", END).compile()
+)

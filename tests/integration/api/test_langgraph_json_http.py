@@ -132,3 +132,54 @@ def test_a_custom_app_that_does_not_load_fails_the_check(
     monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
     errors = [m.msg for m in checks.run_checks() if m.id == "duragraph.E001"]
     assert len(errors) == 1 and message in errors[0]
+
+
+# -- http.configurable_headers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (["x-*"], "http.configurable_headers: an object"),
+        ({"include": ["x-*"], "other": []}, "unknown keys ['other']"),
+        ({"includes": "x-*"}, "http.configurable_headers.includes: a list of header names"),
+        ({"excludes": ["x-a", ""]}, "http.configurable_headers.excludes: a list of header names"),
+    ],
+)
+def test_malformed_configurable_headers_fail_the_check(tmp_path, monkeypatch, headers, message):
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"http": {"configurable_headers": headers}}))
+    monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+    errors = [m.msg for m in checks.run_checks() if m.id.startswith("duragraph.")]
+    assert len(errors) == 1 and message in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/threads/{thread_id}/runs", "/runs", "/api/v1/threads/{thread_id}/runs"],
+)
+def test_a_run_s_configurable_takes_the_headers_the_patterns_name(
+    configure, assistant, thread, path
+):
+    configure(configurable_headers={"include": ["x-user-*", "x-api-key"], "exclude": ["*-raw"]})
+    response = APIClient().post(
+        path.format(thread_id=thread.thread_id),
+        {"assistant_id": str(assistant.assistant_id), "config": {"configurable": {"a": 1}}},
+        format="json",
+        headers={"X-User-Id": "ada", "X-User-Raw": "no", "X-Api-Key": "secret", "X-Other": "no"},
+    )
+    assert response.status_code == 200, response.content
+    kwargs = response.json()["kwargs"]
+    assert kwargs["config"]["configurable"] == {"a": 1, "x-user-id": "ada"}
+    assert kwargs["context"] == {"a": 1}
+
+
+def test_without_patterns_a_run_takes_no_header(configure, assistant, thread):
+    configure()
+    response = APIClient().post(
+        f"/threads/{thread.thread_id}/runs",
+        {"assistant_id": str(assistant.assistant_id)},
+        format="json",
+        headers={"X-User-Id": "ada", "User-Agent": "sdk"},
+    )
+    assert response.json()["kwargs"]["config"]["configurable"] == {}

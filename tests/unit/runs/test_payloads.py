@@ -157,3 +157,74 @@ def test_resuming_needs_a_thread():
     assert build(command={"resume": "yes"}).kwargs["command"] == {"resume": "yes"}
     # Stateless with a command that is not a resume is fine.
     assert build(stateless=True, command={"goto": "n"}).kwargs["command"] == {"goto": "n"}
+
+
+# -- the request's headers in configurable (http.configurable_headers) -------------------------
+
+HEADERS = {
+    "X-User-Id": "ada",
+    "x-org.name": "analytical",
+    "X-Org-Secret": "hidden",
+    "Authorization": "Bearer t",
+    "X-Api-Key": "k",
+    "X-Tenant-Id": "t1",
+    "X-Service-Key": "s",
+    "User-Agent": "langgraph-sdk-py/0.4",
+}
+
+
+def test_no_patterns_copy_nothing_but_the_trace():
+    assert payloads.request_headers(HEADERS, (), ()) == {}
+    traced = {**HEADERS, "langsmith-trace": "abc"}
+    assert payloads.request_headers(traced, (), ()) == {"langsmith-trace": "abc"}
+
+
+def test_included_names_are_copied_lower_cased_unless_excluded():
+    found = payloads.request_headers(HEADERS, ("x-user-*", "x-org*", "user-agent"), ("*secret",))
+    assert found == {
+        "x-user-id": "ada",
+        "x-org.name": "analytical",
+        "user-agent": "langgraph-sdk-py/0.4",
+    }
+
+
+def test_credentials_are_never_copied_even_when_included():
+    assert payloads.request_headers(HEADERS, ("*",), ("user-*", "x-org*", "x-user-*")) == {}
+
+
+def test_a_pattern_is_literal_but_for_the_star():
+    headers = {"x-orgzname": "no", "x-org.name": "yes", "x-a": "short"}
+    assert payloads.request_headers(headers, ("x-org.name", "x-?"), ()) == {"x-org.name": "yes"}
+    assert payloads.request_headers(headers, ("x-org",), ()) == {}, "the whole name must match"
+
+
+def test_the_trace_s_baggage_brings_langsmith_metadata_tags_and_project():
+    baggage = (
+        "langsmith-metadata=%7B%22user%22%3A%22ada%22%7D, langsmith-tags=a%2Cb,"
+        "langsmith-project=demo,other=ignored"
+    )
+    found = payloads.request_headers({"langsmith-trace": "t", "baggage": baggage}, (), ())
+    assert found == {
+        "langsmith-trace": "t",
+        "langsmith-metadata": {"user": "ada"},
+        "langsmith-tags": ["a", "b"],
+        "langsmith-project": "demo",
+    }
+
+
+@pytest.mark.parametrize("metadata", ["%7Bbroken", "%5B1%5D", "3"])
+def test_malformed_trace_metadata_is_left_out_not_fatal(metadata):
+    found = payloads.request_headers(
+        {"langsmith-trace": "t", "baggage": f"langsmith-metadata={metadata}"}, (), ()
+    )
+    assert found == {"langsmith-trace": "t"}
+
+
+def test_headers_join_configurable_over_the_body_and_leave_context_alone():
+    request = payloads.build(
+        {"context": {"x-user-id": "from-body", "model": "m"}},
+        stateless=False,
+        headers={"x-user-id": "ada"},
+    )
+    assert request.kwargs["config"]["configurable"] == {"x-user-id": "ada", "model": "m"}
+    assert request.kwargs["context"] == {"x-user-id": "from-body", "model": "m"}
