@@ -290,7 +290,8 @@ def principal_for_request(auth: Auth, request: Request) -> domain.Principal:
 
 def principal_for_scope(auth: Auth, scope: dict[str, Any]) -> domain.Principal:
     """:func:`principal_for_request` for an ASGI scope without a Django request (a WebSocket
-    handshake, a ``GET``): ``request`` is None, the other parameters come from the scope.
+    handshake, a custom route's request): ``request`` is None, the other parameters come from
+    the scope.
     Synchronous: call it off the event loop (the handler may block)."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     route = scope.get("url_route") or {}
@@ -299,7 +300,7 @@ def principal_for_scope(auth: Auth, scope: dict[str, Any]) -> domain.Principal:
         request=None,
         headers={bytes(k).lower(): bytes(v) for k, v in scope.get("headers", [])},
         path=scope.get("path", ""),
-        method="GET",
+        method=scope.get("method", "GET"),  # a WebSocket handshake is a GET
         query_params={name: values[-1] for name, values in query.items()},
         path_params={k: str(v) for k, v in (route.get("kwargs") or {}).items()},
         scope=scope,

@@ -135,4 +135,9 @@ def parse_duration(text: str) -> timedelta:
 
 class CredentialRefused(Exception):
     """The credential was presented but does not authenticate (unknown, revoked, expired,
-    badly signed...); the message says which, for its holder."""
+    badly signed...); the message says which, for its holder. ``status``: the HTTP answer
+    where one is given (401; 403 when the caller is known but may not)."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status

@@ -14,7 +14,8 @@ A socket proves itself, before it is accepted, with:
 
 When ``langgraph.json`` names a LangGraph custom auth, its ``authenticate`` handler decides
 instead (:func:`accounts.custom_auth.principal_for_scope`), as on the API routes; a user
-logged in to the admin keeps the session (the dashboard's pages).
+logged in to the admin keeps the session (the dashboard's pages). The reading of a scope's
+credentials is :func:`accounts.scope_auth.authenticate`, shared with custom routes.
 
 The principal lands in ``scope["principal"]`` (:data:`accounts.domain.ANONYMOUS` when
 ``AUTH_ENABLED`` is off), for consumers to scope what they stream by its tenant. A socket
@@ -34,61 +35,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
-from django.conf import settings
-from rest_framework import exceptions
 
-from accounts import custom_auth, domain
-from accounts.authentication import credential_from, principal_for, principal_for_user
+from accounts import domain
+from accounts.scope_auth import authenticate
 
 logger = logging.getLogger(__name__)
-
-#: The ASGI headers :func:`credential_from` reads, as the ``request.META`` keys it expects.
-_HEADERS = {b"x-api-key": "HTTP_X_API_KEY", b"authorization": "HTTP_AUTHORIZATION"}
-
-
-def _meta(scope: dict) -> dict[str, str]:
-    meta: dict[str, str] = {}
-    for name, value in scope.get("headers", []):
-        if (key := _HEADERS.get(name.lower())) is not None and key not in meta:
-            meta[key] = value.decode("latin-1")
-    return meta
-
-
-@database_sync_to_async
-def _principal_for(credential: str) -> domain.Principal:
-    return principal_for(credential)  # queries the keys (and may fetch a JWKS): off the loop
-
-
-@database_sync_to_async
-def _custom_principal(auth: Any, scope: dict) -> domain.Principal:
-    """The custom ``authenticate`` handler's principal (it may block: off the loop)."""
-    try:
-        return custom_auth.principal_for_scope(auth, scope)
-    except exceptions.APIException as refused:  # 401, 403 or the handler's own status
-        raise domain.CredentialRefused(
-            f"the authenticate handler refused ({refused.status_code}): {refused.detail}"
-        ) from None
-
-
-async def authenticate(scope: dict) -> domain.Principal:
-    """The principal of a handshake; raises :class:`~accounts.domain.CredentialRefused`."""
-    if not settings.AUTH_ENABLED:
-        return domain.ANONYMOUS
-    session = principal_for_user(scope.get("user"))
-    if session is None and (auth := custom_auth.configured()) is not None:
-        # As on the API routes: LangGraph custom auth replaces keys and tokens; a user logged
-        # in to the admin keeps the session (the dashboard's pages).
-        return await _custom_principal(auth, scope)
-    credential = credential_from(_meta(scope))
-    if credential is not None:
-        principal = await _principal_for(credential)
-    elif (principal := session) is None:
-        raise domain.CredentialRefused("No credentials: x-api-key, Authorization or a session")
-    if not principal.may(domain.SCOPE_API):
-        raise domain.CredentialRefused(f"{principal.identity} lacks the 'api' scope")
-    return principal
 
 
 class PrincipalMiddleware:

@@ -28,7 +28,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from accounts.websockets import AuthenticatedStack  # noqa: E402
-from duragraph_site import custom_app  # noqa: E402
+from duragraph_site import custom_app, langgraph_config  # noqa: E402
 from duragraph_site.handlers import APIHandler, BrowserHandler, is_browser_path  # noqa: E402
 from duragraph_site.origins import BrowserOriginGuard  # noqa: E402
 from runs import consumers  # noqa: E402
@@ -91,7 +91,11 @@ async def http_app(
 application = ProtocolTypeRouter(
     {
         # langgraph.json's http.app, when set, beside the API (duragraph_site.custom_app).
-        "http": custom_app.mounted(http_app, custom_app.configured()),
+        "http": custom_app.mounted(
+            http_app,
+            custom_app.configured(),
+            authenticated=langgraph_config.custom_route_auth(),
+        ),
         # Host and Origin first (no credential helps a page from another site), then who is
         # calling: an API key/JWT header or the admin session (accounts.websockets).
         "websocket": BrowserOriginGuard(AuthenticatedStack(URLRouter(websocket_urlpatterns))),

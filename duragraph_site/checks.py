@@ -24,6 +24,7 @@ def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]
         langgraph_config.disabled_route_groups,
         lambda: langgraph_config.cors_settings([], []),
         langgraph_config.configurable_headers,
+        langgraph_config.custom_route_auth,
         custom_app.configured,
     ]
     for read in readers:

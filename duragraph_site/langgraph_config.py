@@ -21,13 +21,12 @@ from django.conf import settings
 #: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
 HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a")
 #: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
-#: the generative UI is not served; request headers are not logged; middleware order and custom
-#: routes' auth have no equivalent yet.
+#: the generative UI is not served; request headers are not logged; authentication runs inside
+#: the API, after any custom middleware (``middleware_order``'s default, the only order).
 HTTP_NOT_HONOURED = frozenset(
     {
         "logging_headers",
         "middleware_order",
-        "enable_custom_route_auth",
         "mount_prefix",
         "disable_ui",
         "disable_webhooks",
@@ -252,6 +251,19 @@ def disabled_route_groups() -> frozenset[str]:
         if flag:
             disabled.add(group)
     return frozenset(disabled)
+
+
+def custom_route_auth() -> bool:
+    """``http.enable_custom_route_auth``: ``http.app``'s routes behind our authentication
+    (False, LangGraph's default, when not set).
+
+    Raises:
+        ValueError: a value that is not true or false.
+    """
+    enabled = section("http").get("enable_custom_route_auth", False)
+    if not isinstance(enabled, bool):
+        raise ValueError("langgraph.json http.enable_custom_route_auth: true or false")
+    return enabled
 
 
 def http_keys_not_honoured() -> list[str]:

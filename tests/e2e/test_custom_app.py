@@ -83,3 +83,42 @@ def test_a_custom_starlette_app_is_served_beside_the_api(server_env, tmp_path):
         assert httpx.get(f"{url}/ok").json() == {"ok": True}
     finally:
         process.stop()
+
+
+GUARDED_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def me(request):
+    return JSONResponse({"identity": request.user.identity, "tenant": request.user["tenant"]})
+
+
+app = Starlette(routes=[Route("/me", me)])
+"""
+
+
+def test_with_enable_custom_route_auth_its_routes_need_an_api_credential(
+    server_env, e2e_database, django_db_blocker, tmp_path
+):
+    from accounts import services
+
+    with django_db_blocker.unblock():
+        key, plaintext = services.create_api_key(name="custom routes", tenant="acme")
+    (tmp_path / "webapp.py").write_text(GUARDED_APP)
+    config = tmp_path / "langgraph.json"
+    http = {"app": "./webapp.py:app", "enable_custom_route_auth": True}
+    config.write_text(json.dumps({"graphs": {}, "http": http}))
+    env = {**server_env, "DURAGRAPH_CONFIG": str(config), "AUTH_ENABLED": "true"}
+    process, url = start_api_server("daphne-custom-auth", env, tmp_path)
+    try:
+        refused = httpx.get(f"{url}/me")
+        assert refused.status_code == 401 and "No credentials" in refused.json()["detail"]
+        forged = httpx.get(f"{url}/me", headers={"x-api-key": "dg_000000000000_forged"})
+        assert forged.status_code == 401
+        me = httpx.get(f"{url}/me", headers={"x-api-key": plaintext})
+        assert me.status_code == 200
+        assert me.json() == {"identity": f"apikey:{key.prefix}", "tenant": "acme"}
+    finally:
+        process.stop()
