@@ -117,7 +117,9 @@ def test_a_caller_the_api_would_refuse_is_refused_inside_the_app_s_middleware(
     answer = call(headers)
     assert answer.status_code == status
     assert detail in answer.json()["detail"] and set(answer.json()) == {"detail"}
-    assert answer.headers["x-stamped"] == "yes", "the app's middleware runs first (LangGraph's order)"
+    assert answer.headers["x-stamped"] == "yes", (
+        "the app's middleware runs first (LangGraph's order)"
+    )
 
 
 @pytest.mark.usefixtures("auth_on")
@@ -174,4 +176,3 @@ def test_the_flag_is_checked_and_acted_on(tmp_path, monkeypatch, value, found):
     monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
     messages = {(m.id, m.msg) for m in checks.run_checks() if m.id.startswith("duragraph.")}
     assert messages == ({found} if found else set())
-
