@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "workers",
     "workflows",
     "store",
+    "prompts",
 ]
 
 MIDDLEWARE = [

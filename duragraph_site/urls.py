@@ -12,6 +12,7 @@ from duragraph_site import dashboard, health, info, metrics
 from duragraph_site.api.errors import require_methods
 from duragraph_site.api.schema import OpenApiJsonView
 from duragraph_site.api.urls import DISABLED, V1_PREFIX, api_patterns
+from prompts.api import views as prompt_views
 from runs.api import a2a as run_a2a
 from runs.api import history as run_history
 from runs.api import mcp as run_mcp
@@ -69,6 +70,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path(f"{V1_PREFIX}workers", worker_views.WorkerListBareApi.as_view()),
     path(f"{V1_PREFIX}workers/", include("workers.api.urls")),
+    path(f"{V1_PREFIX}prompts", prompt_views.PromptsApi.as_view()),
+    path(f"{V1_PREFIX}prompts/", include("prompts.api.urls")),
     *(route for group, routes in v1_extras.items() if group not in DISABLED for route in routes),
     path(V1_PREFIX, include(api_patterns)),
     path("api/", include("workflows.api.urls")),  # workflow-graph's routes (DAG jobs)

@@ -65,8 +65,9 @@ def document_errors(result: dict, generator: object, request: object, public: bo
     return result
 
 
-#: Ids that are names, not UUIDs: a workflow's (its file stem) and a job's (its key).
-NAMED_IDS = frozenset({"workflow_id", "job_id"})
+#: Ids that are names, not UUIDs: a workflow's (its file stem), a job's (its key), a prompt's
+#: (a path such as ``support/classify_intent``).
+NAMED_IDS = frozenset({"workflow_id", "job_id", "prompt_id"})
 
 
 def document_uuid_path_parameters(

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from duragraph.client import AsyncDuraGraphClient, DuraGraphClient
+from duragraph.prompts import PromptStore
 
 GRAPH = "simple"  # tests/e2e/graphs.py: items, two nodes appending "a" then "b"
 UNSERVED = "agent"  # a graph the test's executor does not run
@@ -196,7 +197,47 @@ async def async_calls(url: str) -> None:
         await call_async("async delete_assistant", client.delete_assistant(assistant_id))
 
 
+def refusal(name: str, function: Any, /, *args: Any, **kwargs: Any) -> None:
+    """A call expected to be refused: its status and body, as an answer."""
+    try:
+        answer = function(*args, **kwargs)
+    except httpx.HTTPStatusError as error:
+        answer = {"status": error.response.status_code, "body": error.response.json()}
+    report(name, answer)
+
+
+def prompt_calls(url: str) -> None:
+    """The SDK's ``PromptStore``, as its docstrings use it."""
+    prompt_id = "dg-client/classify_intent"
+    with PromptStore(url) as prompts:
+        report(
+            "create_prompt",
+            prompts.create_prompt(
+                prompt_id,
+                "Classify: {text}",
+                description="routes tickets",
+                tags=["dg-client"],
+                metadata={"owner": "dg-client"},
+            ),
+        )
+        report("get_prompt", prompts.get_prompt(prompt_id))
+        report(
+            "create_version",
+            prompts.create_version(prompt_id, "Classify this ticket: {text}", change_log="clearer"),
+        )
+        report("get_prompt (cached)", prompts.get_prompt(prompt_id))
+        prompts.invalidate(prompt_id)
+        report("get_prompt (latest)", prompts.get_prompt(prompt_id))
+        report("get_prompt (version 1)", prompts.get_prompt(prompt_id, version="1"))
+        report("list_prompts (namespace)", prompts.list_prompts(namespace="dg-client"))
+        report("list_prompts (tag)", prompts.list_prompts(tag="dg-client"))
+        refusal("get_prompt (variant)", prompts.get_prompt, prompt_id, variant="b")
+        refusal("get_prompt (missing)", prompts.get_prompt, "dg-client/missing")
+        refusal("create_prompt (again)", prompts.create_prompt, prompt_id, "again")
+
+
 if __name__ == "__main__":
     sync_calls(sys.argv[1])
+    prompt_calls(sys.argv[1])
     asyncio.run(async_calls(sys.argv[1]))
     print(json.dumps({"call": "uncalled", "answer": uncalled()}))

@@ -86,6 +86,8 @@ BODIES = {
         "completions": [{"lease_id": "00000000-0000-0000-0000-000000000000", "outputs": {}}]
     },
     "workflows_lease_logs": {"chunks": []},
+    "prompts_create": {"prompt_id": "intruder/prompt", "content": "x"},
+    "prompts_create_version": {"content": "intruded"},
 }
 
 
@@ -118,6 +120,8 @@ def objects(secured, api_key) -> dict[str, str]:
         item = {"namespace": ["auth"], "key": "k", "value": {"a": 1}}
         assert http.put("/store/items", json=item).status_code == 204
         assistant = http.post("/assistants/search", json={"graph_id": "simple"}).json()[0]
+        prompt = {"prompt_id": "auth/prompt", "content": "kept"}
+        assert http.post("/api/v1/prompts", json=prompt).status_code == 201
         return {
             "thread_id": thread,
             "run_id": run["run_id"],
@@ -130,6 +134,7 @@ def objects(secured, api_key) -> dict[str, str]:
             "workflow_id": "ci",
             "job_id": "build",
             "lease_id": str(uuid.uuid4()),
+            "prompt_id": "auth/prompt",
         }
 
 
@@ -230,6 +235,8 @@ def test_every_operation_refuses_a_caller_without_credentials_and_changes_nothin
         assert http.get(f"/runs/crons/{objects['cron_id']}").status_code == 200
         assert http.get("/store/items", params={"namespace": "auth", "key": "k"}).status_code == 200
         assert "intruder" not in http.get("/api/v1/workers").text
+        prompts = http.get("/api/v1/prompts").json()["prompts"]
+        assert [(p["prompt_id"], p["latest_version"]) for p in prompts] == [("auth/prompt", "1")]
     assert _counts(secured, api_key) == counts_before
     assert len(called) >= 3 * len(operations)
 

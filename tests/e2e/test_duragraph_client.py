@@ -3,7 +3,7 @@
 (``deploy``, ``dev``, ``status``, ``logs``), unchanged, against a real daphne with an executor:
 each call answers what the original server answered (``/api/v1`` routes, its fields kept: an
 assistant's ``model`` and ``instructions``, a store item's ``ttl_seconds``, a cron's
-``payload``)."""
+``payload``); and its ``PromptStore`` keeps versioned prompts (``/api/v1/prompts``)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,31 @@ def test_the_original_servers_routes_answer_as_it_did(answers):
         assert answer(answers, deleted) == {}, deleted
     assert answer(answers, "put_store_item") == {}
     assert answer(answers, "wait_for_run") == {"items": ["w", "a", "b"]}
+
+
+def test_the_prompt_store_keeps_versions_and_lists_them(answers):
+    first = answer(answers, "create_prompt")
+    assert (first["prompt_id"], first["version"], first["content"]) == (
+        "dg-client/classify_intent",
+        "1",
+        "Classify: {text}",
+    )
+    assert first["tags"] == ["dg-client"] and first["metadata"] == {"owner": "dg-client"}
+    assert answer(answers, "get_prompt") == first
+    second = answer(answers, "create_version")
+    assert (second["version"], second["change_log"]) == ("2", "clearer")
+    assert answer(answers, "get_prompt (cached)") == first, "the client's own cache"
+    assert answer(answers, "get_prompt (latest)") == second
+    assert answer(answers, "get_prompt (version 1)") == first
+    for listing in ("list_prompts (namespace)", "list_prompts (tag)"):
+        listed = answer(answers, listing)
+        assert [(p["prompt_id"], p["latest_version"]) for p in listed] == [
+            ("dg-client/classify_intent", "2")
+        ], listing
+    assert answer(answers, "get_prompt (variant)")["status"] == 404
+    missing = answer(answers, "get_prompt (missing)")
+    assert missing == {"status": 404, "body": {"detail": "Prompt 'dg-client/missing' not found"}}
+    assert answer(answers, "create_prompt (again)")["status"] == 409
 
 
 def test_the_fields_it_sends_are_kept(answers, server, django_db_blocker):

@@ -260,6 +260,7 @@ def _url(base: str, path: str, existing_ids: dict[str, str]) -> str:
         "{checkpoint_id}",
         "{workflow_id}",
         "{job_id}",
+        "{prompt_id}",
     ):
         path = path.replace(placeholder, "fuzz")
     path = path.replace("{lease_id}", str(uuid.uuid4()))
