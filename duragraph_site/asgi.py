@@ -88,14 +88,17 @@ async def http_app(
     await app(scope, receive, send)
 
 
+#: langgraph.json's http.app, when set, beside the API (duragraph_site.custom_app), its
+#: lifespan run by the server when it can, else here.
+served = custom_app.mounted(
+    http_app, custom_app.configured(), authenticated=langgraph_config.custom_route_auth()
+)
+custom_app.run_lifespan_with_daphne(served)
+
 application = ProtocolTypeRouter(
     {
-        # langgraph.json's http.app, when set, beside the API (duragraph_site.custom_app).
-        "http": custom_app.mounted(
-            http_app,
-            custom_app.configured(),
-            authenticated=langgraph_config.custom_route_auth(),
-        ),
+        "http": served,
+        **({"lifespan": served} if served is not http_app else {}),
         # Host and Origin first (no credential helps a page from another site), then who is
         # calling: an API key/JWT header or the admin session (accounts.websockets).
         "websocket": BrowserOriginGuard(AuthenticatedStack(URLRouter(websocket_urlpatterns))),

@@ -11,12 +11,19 @@ API, as LangGraph Platform serves it (docs/langgraph-json.md):
   the caller in ``request.user`` (LangGraph's ``ProxyUser`` shape), ``request.auth.scopes``
   (its permissions) and ``scope["principal"]``.
 
-Its lifespan is not run (daphne does not speak ASGI lifespan). WebSockets stay DuraGraph's.
+Its **lifespan** runs as LangGraph runs it, around the server's life: a server that speaks ASGI
+lifespan (uvicorn) hands it over; under daphne, which does not, :class:`Lifespan` runs it
+(startup when the reactor starts, shutdown before it stops), and every request waits for the
+startup and gets a copy of the state it yielded (``request.state``). A startup that fails
+leaves every HTTP request a 503 naming the error. WebSockets stay DuraGraph's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,8 @@ from accounts import domain, scope_auth
 from duragraph_site import langgraph_config, user_code
 
 ASGIApp = Any  # (scope, receive, send) -> awaitable
+
+logger = logging.getLogger(__name__)
 
 
 def configured() -> Any | None:
@@ -55,7 +64,8 @@ def _load(spec: str, base: str) -> Any:
 
 def mounted(ours: ASGIApp, custom: Any | None, *, authenticated: bool = False) -> ASGIApp:
     """*ours* (the HTTP app) with *custom* (a Starlette app, or None) served beside it; its
-    routes behind our authentication when *authenticated*."""
+    routes behind our authentication when *authenticated*. The result takes ``http`` scopes,
+    and ``lifespan`` ones from a server that sends them."""
     if custom is None:
         return ours
     from starlette.routing import Match  # noqa: PLC0415 - only with a custom app
@@ -71,14 +81,111 @@ def mounted(ours: ASGIApp, custom: Any | None, *, authenticated: bool = False) -
     for middleware in reversed(getattr(custom, "user_middleware", None) or []):
         cls, args, kwargs = middleware
         wrapped = cls(wrapped, *args, **kwargs)
+    lifespan = Lifespan(custom)
 
     async def dispatch(scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # the server runs it (uvicorn): the app's own
+            lifespan.run_by_server = True
+            await custom(scope, receive, send)
+            return
+        if not lifespan.run_by_server:
+            if (failure := await lifespan.startup()) is not None:
+                await _unavailable(failure)(scope, receive, send)
+                return
+            scope = {**scope, "state": dict(lifespan.state)}
         if any(route.matches(scope)[0] is Match.FULL for route in routes):
             await custom(scope, receive, send)
         else:
             await wrapped(scope, receive, send)
 
+    dispatch.lifespan = lifespan
     return dispatch
+
+
+class Lifespan:
+    """*app*'s ASGI lifespan, run here for a server that does not run it (daphne): startup
+    once (concurrent callers wait for the same one), shutdown once. ``state`` is the dict the
+    app's lifespan filled (``yield {...}``)."""
+
+    #: How long a shutdown may take before the server goes on stopping.
+    SHUTDOWN_SECONDS = 10.0
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        #: True once the server sent a ``lifespan`` scope itself (then this runs nothing).
+        self.run_by_server = False
+        self._started: asyncio.Task[str | None] | None = None
+        self._inbox: asyncio.Queue[dict] = asyncio.Queue()
+        self._outbox: asyncio.Queue[dict] = asyncio.Queue()
+        self._app_task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> str | None:
+        """Run the startup (once); None when it completed, else why it failed."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._startup())
+        return await asyncio.shield(self._started)
+
+    async def shutdown(self) -> None:
+        """Run the shutdown, if the startup ran and completed."""
+        if self._started is None or not self._started.done() or self._started.result():
+            return
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        try:
+            async with asyncio.timeout(self.SHUTDOWN_SECONDS):
+                answer = await self._answer()
+        except TimeoutError:
+            answer = {"type": "lifespan.shutdown.failed", "message": "timed out"}
+        if answer["type"] != "lifespan.shutdown.complete":
+            logger.error("langgraph.json http.app: its lifespan's shutdown failed: %s", answer)
+
+    async def _startup(self) -> str | None:
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
+        self._app_task = asyncio.ensure_future(self.app(scope, self._inbox.get, self._outbox.put))
+        await self._inbox.put({"type": "lifespan.startup"})
+        answer = await self._answer()
+        if answer["type"] == "lifespan.startup.complete":
+            return None
+        failure = f"langgraph.json http.app: its lifespan failed at startup: {answer['message']}"
+        logger.error(failure)
+        return failure
+
+    async def _answer(self) -> dict:
+        """The app's next lifespan message, or a failure if the app returned or raised."""
+        message = asyncio.ensure_future(self._outbox.get())
+        await asyncio.wait({message, self._app_task}, return_when=asyncio.FIRST_COMPLETED)
+        if message.done():
+            return message.result()
+        message.cancel()
+        error = self._app_task.exception()
+        return {"type": "lifespan.failed", "message": repr(error) if error else "it returned"}
+
+
+def run_lifespan_with_daphne(served: ASGIApp) -> None:
+    """Under daphne's reactor (installed before the application is imported), start *served*'s
+    custom app lifespan when the reactor runs and shut it down before the reactor stops."""
+    lifespan = getattr(served, "lifespan", None)
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if lifespan is None or reactor is None or not hasattr(reactor, "_asyncioEventloop"):
+        return
+    from twisted.internet.defer import Deferred  # noqa: PLC0415 - under daphne only
+
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(lifespan.startup()))
+    reactor.addSystemEventTrigger(
+        "before",
+        "shutdown",
+        lambda: Deferred.fromFuture(asyncio.ensure_future(lifespan.shutdown())),
+    )
+
+
+def _unavailable(failure: str) -> ASGIApp:
+    from starlette.responses import JSONResponse  # noqa: PLC0415 - only with a custom app
+
+    return JSONResponse({"detail": failure}, status_code=503)
 
 
 def _behind_our_auth(app: ASGIApp) -> ASGIApp:

@@ -69,8 +69,11 @@ def start(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Pro
     return Process(name=name, popen=popen, log=log)
 
 
-def start_api_server(name: str, env: dict[str, str], log_dir: Path) -> tuple[Process, str]:
-    """daphne on a free port, as in production; returns it and its base URL once it answers."""
+def start_api_server(
+    name: str, env: dict[str, str], log_dir: Path, *, ok_status: int = 200
+) -> tuple[Process, str]:
+    """daphne on a free port, as in production; returns it and its base URL once ``/ok``
+    answers (with *ok_status*)."""
     from duragraph_site.embedded import free_port
 
     port = free_port()
@@ -79,7 +82,9 @@ def start_api_server(name: str, env: dict[str, str], log_dir: Path) -> tuple[Pro
     process = start(name, argv, env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_for(
-        lambda: _answers(f"{url}/ok") or not process.alive(), timeout=30, what=f"{name} to answer"
+        lambda: _answers(f"{url}/ok", ok_status) or not process.alive(),
+        timeout=30,
+        what=f"{name} to answer",
     )
     assert process.alive(), process.output()[-3000:]
     return process, url
@@ -114,9 +119,9 @@ def stop_live_stack(stack: LiveStack) -> None:
         process.stop()
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, status: int = 200) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return httpx.get(url, timeout=1).status_code == status
     except httpx.HTTPError:
         return False
 

@@ -122,3 +122,103 @@ def test_with_enable_custom_route_auth_its_routes_need_an_api_credential(
         assert me.json() == {"identity": f"apikey:{key.prefix}", "tenant": "acme"}
     finally:
         process.stop()
+
+
+LIFESPAN_APP = """
+import contextlib
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+LEDGER = Path(os.environ["LIFESPAN_LEDGER"])
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    with LEDGER.open("a") as ledger:
+        ledger.write(f"startup {os.getpid()}\\n")
+    yield {"greeting": "hello from the lifespan"}
+    with LEDGER.open("a") as ledger:
+        ledger.write(f"shutdown {os.getpid()}\\n")
+
+
+class Greet:
+    '''Puts the lifespan's state in a header of every answer, DuraGraph's too.'''
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def greeted(message):
+            if message["type"] == "http.response.start":
+                greeting = scope["state"]["greeting"].encode()
+                message["headers"] = [*message.get("headers", []), (b"x-greeting", greeting)]
+            await send(message)
+
+        await self.app(scope, receive, greeted if scope["type"] == "http" else send)
+
+
+async def greeting(request):
+    return JSONResponse({"greeting": request.state.greeting})
+
+
+app = Starlette(
+    routes=[Route("/greeting", greeting)], middleware=[Middleware(Greet)], lifespan=lifespan
+)
+"""
+
+FAILING_LIFESPAN_APP = """
+import contextlib
+
+from starlette.applications import Starlette
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    raise RuntimeError("no model to load")
+    yield
+
+
+app = Starlette(routes=[], lifespan=lifespan)
+"""
+
+
+def test_the_custom_app_s_lifespan_runs_around_daphne_s_life(server_env, tmp_path):
+    (tmp_path / "webapp.py").write_text(LIFESPAN_APP)
+    ledger = tmp_path / "ledger.txt"
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {}, "http": {"app": "./webapp.py:app"}}))
+    env = {**server_env, "DURAGRAPH_CONFIG": str(config), "LIFESPAN_LEDGER": str(ledger)}
+    process, url = start_api_server("daphne-lifespan", env, tmp_path)
+    pid = process.popen.pid
+    try:
+        answer = httpx.get(f"{url}/greeting")
+        assert answer.json() == {"greeting": "hello from the lifespan"}
+        assert httpx.get(f"{url}/ok").headers["x-greeting"] == "hello from the lifespan"
+        assert ledger.read_text() == f"startup {pid}\n", "once, before the first request"
+    finally:
+        process.stop()
+    assert process.popen.returncode == 0, process.output()[-3000:]
+    assert ledger.read_text() == f"startup {pid}\nshutdown {pid}\n"
+
+
+def test_a_lifespan_that_fails_at_startup_leaves_every_request_a_503_naming_it(
+    server_env, tmp_path
+):
+    (tmp_path / "webapp.py").write_text(FAILING_LIFESPAN_APP)
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {}, "http": {"app": "./webapp.py:app"}}))
+    env = {**server_env, "DURAGRAPH_CONFIG": str(config)}
+    process, url = start_api_server("daphne-lifespan-fails", env, tmp_path, ok_status=503)
+    try:
+        for path in ("/ok", "/threads/search"):
+            refused = httpx.get(f"{url}{path}")
+            assert refused.status_code == 503
+            assert "no model to load" in refused.json()["detail"], refused.text
+    finally:
+        process.stop()
+    assert "its lifespan failed at startup" in process.output()
