@@ -20,6 +20,7 @@ class DuragraphSiteConfig(AppConfig):
         )
 
         apply_langgraph_cors()
+        apply_mount_prefix()
 
 
 def apply_langgraph_cors() -> None:
@@ -34,3 +35,16 @@ def apply_langgraph_cors() -> None:
         return
     for name, value in found.items():
         setattr(settings, name, value)
+
+
+def apply_mount_prefix() -> None:
+    """Under ``langgraph.json``'s ``http.mount_prefix``, the pages' assets are linked under it
+    (Django adds a script prefix to ``STATIC_URL`` once, at the first read, not per request)
+    while whitenoise still finds them by the path after it (docs/langgraph-json.md)."""
+    try:
+        prefix = langgraph_config.mount_prefix()
+    except ValueError:
+        return  # the system check names it
+    if prefix:
+        settings.STATIC_URL = f"{prefix}/static/"
+        settings.WHITENOISE_STATIC_PREFIX = "/static/"

@@ -30,6 +30,7 @@ from django.urls import path  # noqa: E402
 from accounts.websockets import AuthenticatedStack  # noqa: E402
 from duragraph_site import custom_app, langgraph_config  # noqa: E402
 from duragraph_site.handlers import APIHandler, BrowserHandler, is_browser_path  # noqa: E402
+from duragraph_site.mount_prefix import mounted_at  # noqa: E402
 from duragraph_site.origins import BrowserOriginGuard  # noqa: E402
 from runs import consumers  # noqa: E402
 
@@ -95,12 +96,15 @@ served = custom_app.mounted(
 )
 custom_app.run_lifespan_with_daphne(served)
 
-application = ProtocolTypeRouter(
-    {
-        "http": served,
-        **({"lifespan": served} if served is not http_app else {}),
-        # Host and Origin first (no credential helps a page from another site), then who is
-        # calling: an API key/JWT header or the admin session (accounts.websockets).
-        "websocket": BrowserOriginGuard(AuthenticatedStack(URLRouter(websocket_urlpatterns))),
-    }
+application = mounted_at(
+    langgraph_config.mount_prefix(),  # langgraph.json's http.mount_prefix ("": the root)
+    ProtocolTypeRouter(
+        {
+            "http": served,
+            **({"lifespan": served} if served is not http_app else {}),
+            # Host and Origin first (no credential helps a page from another site), then who
+            # is calling: an API key/JWT header or the admin session (accounts.websockets).
+            "websocket": BrowserOriginGuard(AuthenticatedStack(URLRouter(websocket_urlpatterns))),
+        }
+    ),
 )

@@ -25,6 +25,7 @@ def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]
         lambda: langgraph_config.cors_settings([], []),
         langgraph_config.configurable_headers,
         langgraph_config.custom_route_auth,
+        langgraph_config.mount_prefix,
         custom_app.configured,
     ]
     for read in readers:

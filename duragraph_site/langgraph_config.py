@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ HTTP_NOT_HONOURED = frozenset(
     {
         "logging_headers",
         "middleware_order",
-        "mount_prefix",
         "disable_ui",
         "disable_webhooks",
     }
@@ -37,6 +37,8 @@ TTL_KEYS = {
     "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
     "checkpointer": frozenset({"strategy", "default_ttl", "sweep_interval_minutes"}),
 }
+#: ``http.mount_prefix``: "/" then segments, none empty or a dot path.
+_MOUNT_PREFIX = re.compile(r"(/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.~\-]+)+")
 #: The keys of ``http.configurable_headers`` (LangGraph reads the singulars too).
 HEADER_PATTERN_KEYS = frozenset({"includes", "excludes", "include", "exclude"})
 #: The keys of ``http.cors``, as LangGraph documents them (Starlette's CORSMiddleware's).
@@ -251,6 +253,27 @@ def disabled_route_groups() -> frozenset[str]:
         if flag:
             disabled.add(group)
     return frozenset(disabled)
+
+
+def mount_prefix() -> str:
+    """``http.mount_prefix``: the path the whole site is served under (``/langgraph``); ""
+    when not set. A trailing ``/`` is dropped, as LangGraph drops it.
+
+    Raises:
+        ValueError: not a path of plain segments, or LangGraph's reserved ``/noauth``.
+    """
+    prefix = section("http").get("mount_prefix")
+    if prefix is None or prefix == "":
+        return ""
+    where = "langgraph.json http.mount_prefix"
+    if not isinstance(prefix, str) or not _MOUNT_PREFIX.fullmatch(prefix.rstrip("/") or "/"):
+        raise ValueError(
+            f"{where}: a path such as '/my-api' ('/'-separated letters, digits, '_', '.', '-', '~')"
+        )
+    prefix = prefix.rstrip("/")
+    if prefix == "/noauth" or prefix.startswith("/noauth/"):
+        raise ValueError(f"{where}: '/noauth' is reserved (LangGraph's SDK loopback)")
+    return prefix
 
 
 def custom_route_auth() -> bool:

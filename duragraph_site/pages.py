@@ -48,7 +48,7 @@ SECTIONS = (
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """Template context: ``sections``, ``[(label, url, current)]`` for the dashboard's menu."""
-    if not request.path.startswith("/dashboard/"):
+    if not request.path_info.startswith("/dashboard/"):
         return {}
     sections = []
     for label, name in SECTIONS:

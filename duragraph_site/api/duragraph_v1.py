@@ -35,7 +35,7 @@ class JsonBodiesMiddleware:
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)
-        path = request.path
+        path = request.path_info
         if not path.startswith(PREFIX) or path.startswith(WORKER_ROUTES):
             return response
         if response.streaming or response.status_code >= 300 or response.content:

@@ -35,8 +35,10 @@ from runs.models import Run
 
 
 def api_prefix(request: Request) -> str:
-    """``/api/v1`` when the request came in under it, else "" (LangGraph's paths at the root)."""
-    return "/api/v1" if request.path.startswith("/api/v1/") else ""
+    """``/api/v1`` when the request came in under it, else "" (LangGraph's paths at the root).
+    Never the site's mount prefix: as LangGraph's, the locations a run's answers carry are
+    relative to the URL the client was given (its SDK appends them to it)."""
+    return "/api/v1" if request.path_info.startswith("/api/v1/") else ""
 
 
 def run_location(request: Request, run: Run, suffix: str = "") -> str:

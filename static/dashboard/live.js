@@ -7,7 +7,9 @@
 // - The theme toggle (light / dark / the system's), kept in localStorage.
 "use strict";
 const DG = (() => {
-  const wsUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+  // The site's mount prefix (langgraph.json's http.mount_prefix; "" at the root).
+  const root = document.querySelector('meta[name="dg-root"]')?.content || "";
+  const wsUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${root}${path}`;
 
   function socket(path, onFrame, { onOpen, onEnd } = {}) {
     let delay = 500, closedByUs = false, ws;

@@ -103,12 +103,16 @@ def test_a_flag_that_is_not_a_boolean_fails_the_check_and_unsupported_keys_warn(
     tmp_path, monkeypatch
 ):
     path = tmp_path / "langgraph.json"
-    path.write_text(json.dumps({"http": {"disable_store": "yes", "mount_prefix": "/lg"}}))
+    http = {"disable_store": "yes", "middleware_order": "auth_first"}
+    path.write_text(json.dumps({"http": http}))
     monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
     found = {(m.id, m.msg) for m in checks.run_checks() if m.id.startswith("duragraph.")}
     assert found == {
         ("duragraph.E001", "langgraph.json http.disable_store: true or false"),
-        ("duragraph.W001", "langgraph.json http.mount_prefix: not supported by DuraGraph, ignored"),
+        (
+            "duragraph.W001",
+            "langgraph.json http.middleware_order: not supported by DuraGraph, ignored",
+        ),
     }
 
 
@@ -183,3 +187,32 @@ def test_without_patterns_a_run_takes_no_header(configure, assistant, thread):
         headers={"X-User-Id": "ada", "User-Agent": "sdk"},
     )
     assert response.json()["kwargs"]["config"]["configurable"] == {}
+
+
+# -- http.mount_prefix ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "error"),
+    [
+        ("/lg", None),
+        ("/my-api/v1/", None),
+        ("", None),
+        ("lg", "http.mount_prefix: a path such as '/my-api'"),
+        ("/", "http.mount_prefix: a path such as '/my-api'"),
+        ("/a//b", "http.mount_prefix: a path such as '/my-api'"),
+        ("/a/../b", "http.mount_prefix: a path such as '/my-api'"),
+        ("/a b", "http.mount_prefix: a path such as '/my-api'"),
+        (5, "http.mount_prefix: a path such as '/my-api'"),
+        ("/noauth", "'/noauth' is reserved"),
+    ],
+)
+def test_the_mount_prefix_is_checked(tmp_path, monkeypatch, prefix, error):
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"http": {"mount_prefix": prefix}}))
+    monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+    messages = [m.msg for m in checks.run_checks() if m.id.startswith("duragraph.")]
+    if error is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and error in messages[0], messages
