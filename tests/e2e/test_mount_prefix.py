@@ -27,9 +27,7 @@ def test_the_whole_api_is_served_under_the_prefix(server_env, system_assistants,
     try:
         with get_sync_client(url=f"{url}/lg", api_key=None) as client:
             thread = client.threads.create()
-            chunks = list(
-                client.runs.stream(thread["thread_id"], "simple", input={"items": ["x"]})
-            )
+            chunks = list(client.runs.stream(thread["thread_id"], "simple", input={"items": ["x"]}))
             assert chunks[-1].data == {"items": ["x", "a", "b"]}
             state = client.runs.wait(thread["thread_id"], "simple", input={"items": ["y"]})
             assert state["items"] == ["x", "a", "b", "y", "a", "b"]
