@@ -26,6 +26,7 @@ def langgraph_json(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]
         langgraph_config.configurable_headers,
         langgraph_config.custom_route_auth,
         langgraph_config.mount_prefix,
+        langgraph_config.webhooks_disabled,
         custom_app.configured,
     ]
     for read in readers:

@@ -22,16 +22,10 @@ from django.conf import settings
 #: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
 HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a")
 #: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
-#: the generative UI is not served; request headers are not logged; authentication runs inside
-#: the API, after any custom middleware (``middleware_order``'s default, the only order).
-HTTP_NOT_HONOURED = frozenset(
-    {
-        "logging_headers",
-        "middleware_order",
-        "disable_ui",
-        "disable_webhooks",
-    }
-)
+#: the generative UI is not served (``disable_ui: true`` asks for no more, so it is not
+#: warned about); request headers are not logged; authentication runs inside the API, after
+#: any custom middleware (``middleware_order``'s default, the only order).
+HTTP_NOT_HONOURED = frozenset({"logging_headers", "middleware_order", "disable_ui"})
 #: The keys of ``store.ttl`` and ``checkpointer.ttl``, as LangGraph documents them.
 TTL_KEYS = {
     "store": frozenset({"default_ttl", "refresh_on_read", "sweep_interval_minutes"}),
@@ -289,6 +283,23 @@ def custom_route_auth() -> bool:
     return enabled
 
 
+def webhooks_disabled() -> bool:
+    """``http.disable_webhooks``: runs' webhooks are never called (False when not set).
+
+    Raises:
+        ValueError: a value that is not true or false.
+    """
+    disabled = section("http").get("disable_webhooks", False)
+    if not isinstance(disabled, bool):
+        raise ValueError("langgraph.json http.disable_webhooks: true or false")
+    return disabled
+
+
 def http_keys_not_honoured() -> list[str]:
     """The ``http`` keys that ``langgraph.json`` sets and DuraGraph does not act on."""
-    return sorted(key for key in section("http") if key in HTTP_NOT_HONOURED)
+    http = section("http")
+    return sorted(
+        key
+        for key in http
+        if key in HTTP_NOT_HONOURED and not (key == "disable_ui" and http[key] is True)
+    )

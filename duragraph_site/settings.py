@@ -361,6 +361,7 @@ SPECTACULAR_SETTINGS = {
         "duragraph_site.api.schema.document_errors",
         "duragraph_site.api.schema.document_uuid_path_parameters",
         "duragraph_site.api.schema.nullable_any_is_any",
+        "duragraph_site.api.schema.served_under_mount_prefix",
     ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024)

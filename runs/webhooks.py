@@ -18,7 +18,7 @@ import uuid
 import httpx
 from django.conf import settings
 
-from duragraph_site import serde
+from duragraph_site import langgraph_config, serde
 from duragraph_site.errors import NotFound
 from runs import projection, selectors, webhook_targets
 from runs.api.serializers import RunSerializer
@@ -50,13 +50,17 @@ def deliver(run_id: str, url: str) -> int | None:
     """POST once to a checked address of *url*; returns the status, None when refused.
 
     A target ``runs.webhook_targets.check`` refuses is not called, and logged (no retry: the
-    answer would be the same). Must not be called from a running event loop.
+    answer would be the same); nor is any while ``langgraph.json``'s ``http.disable_webhooks``
+    is on. Must not be called from a running event loop.
 
     Raises:
         httpx.TransportError: the name does not resolve, no address connects, or a timeout
             (the task retries).
         httpx.HTTPStatusError: a 5xx answer (the task retries).
     """
+    if langgraph_config.webhooks_disabled():
+        logger.info("Webhook of run %s not called: langgraph.json disables webhooks", run_id)
+        return None
     try:
         target = webhook_targets.parse(url)
         addresses = _resolve(target)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from drf_spectacular.views import SpectacularJSONAPIView
 
+from duragraph_site import langgraph_config
 from duragraph_site.api.renderers import JSONRenderer
 from duragraph_site.api.urls import V1_PREFIX
 
@@ -102,3 +103,13 @@ def nullable_any_is_any(result: dict, generator: object, request: object, public
         return node
 
     return simplify(result)
+
+
+def served_under_mount_prefix(
+    result: dict, generator: object, request: object, public: bool
+) -> dict:
+    """Under ``langgraph.json``'s ``http.mount_prefix``, the document's one server is the
+    prefix (as LangGraph's), so the Swagger UI calls ``/my-api/threads``, not ``/threads``."""
+    if prefix := langgraph_config.mount_prefix():
+        result["servers"] = [{"url": prefix}]
+    return result

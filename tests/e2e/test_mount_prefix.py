@@ -50,6 +50,7 @@ def test_the_whole_api_is_served_under_the_prefix(server_env, system_assistants,
             assert http.get("/metrics").status_code == 200
             outside = http.post("/threads", json={})
             assert outside.status_code == 404 and outside.json() == {"detail": "Not Found"}
+            assert http.get("/lg/openapi.json").json()["servers"] == [{"url": "/lg"}]
             docs = http.get("/lg/docs")
             assert docs.status_code == 200 and "/lg/openapi.json" in docs.text
             sign_in = http.get("/lg/dashboard/", follow_redirects=True)

@@ -216,3 +216,25 @@ def test_the_mount_prefix_is_checked(tmp_path, monkeypatch, prefix, error):
         assert messages == []
     else:
         assert len(messages) == 1 and error in messages[0], messages
+
+
+@pytest.mark.parametrize(
+    ("http", "found"),
+    [
+        ({"disable_webhooks": "yes"}, ("duragraph.E001", "http.disable_webhooks: true or false")),
+        ({"disable_webhooks": True}, None),
+        ({"disable_ui": True}, None),  # the UI is not served: nothing to warn about
+        ({"disable_ui": False}, ("duragraph.W001", "http.disable_ui: not supported")),
+    ],
+)
+def test_disable_webhooks_is_checked_and_disable_ui_warns_only_when_it_asks_for_the_ui(
+    tmp_path, monkeypatch, http, found
+):
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"http": http}))
+    monkeypatch.setenv("DURAGRAPH_CONFIG", str(path))
+    messages = [(m.id, m.msg) for m in checks.run_checks() if m.id.startswith("duragraph.")]
+    if found is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and messages[0][0] == found[0] and found[1] in messages[0][1]

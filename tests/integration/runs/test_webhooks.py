@@ -244,3 +244,18 @@ def test_the_response_body_is_not_read(run_with_webhook, raw_server):
     started = time.monotonic()
     assert webhooks.deliver(run_id, f"http://localhost:{port}/hook") == 200
     assert time.monotonic() - started < 3
+
+
+def test_with_webhooks_disabled_in_langgraph_json_none_is_called(
+    run_with_webhook, tmp_path, monkeypatch, caplog
+):
+    run_id, url, server = run_with_webhook
+    config = tmp_path / "langgraph.json"
+    config.write_text('{"http": {"disable_webhooks": true}}')
+    monkeypatch.setenv("DURAGRAPH_CONFIG", str(config))
+    with caplog.at_level(logging.INFO, logger="runs.webhooks"):
+        assert webhooks.deliver(run_id, url) is None
+    assert server.received == []
+    assert "langgraph.json disables webhooks" in caplog.text
+    config.write_text('{"http": {"disable_webhooks": false}}')
+    assert webhooks.deliver(run_id, url) == 204 and len(server.received) == 1
