@@ -238,15 +238,7 @@ def disabled_route_groups() -> frozenset[str]:
     Raises:
         ValueError: a flag that is not true or false.
     """
-    http = section("http")
-    disabled = set()
-    for group in HTTP_GROUPS:
-        flag = http.get(f"disable_{group}", False)
-        if not isinstance(flag, bool):
-            raise ValueError(f"langgraph.json http.disable_{group}: true or false")
-        if flag:
-            disabled.add(group)
-    return frozenset(disabled)
+    return frozenset(group for group in HTTP_GROUPS if _http_flag(f"disable_{group}"))
 
 
 def mount_prefix() -> str:
@@ -277,10 +269,7 @@ def custom_route_auth() -> bool:
     Raises:
         ValueError: a value that is not true or false.
     """
-    enabled = section("http").get("enable_custom_route_auth", False)
-    if not isinstance(enabled, bool):
-        raise ValueError("langgraph.json http.enable_custom_route_auth: true or false")
-    return enabled
+    return _http_flag("enable_custom_route_auth")
 
 
 def webhooks_disabled() -> bool:
@@ -289,10 +278,15 @@ def webhooks_disabled() -> bool:
     Raises:
         ValueError: a value that is not true or false.
     """
-    disabled = section("http").get("disable_webhooks", False)
-    if not isinstance(disabled, bool):
-        raise ValueError("langgraph.json http.disable_webhooks: true or false")
-    return disabled
+    return _http_flag("disable_webhooks")
+
+
+def _http_flag(name: str) -> bool:
+    """``http.<name>``, a boolean (False when not set); ValueError naming it otherwise."""
+    flag = section("http").get(name, False)
+    if not isinstance(flag, bool):
+        raise ValueError(f"langgraph.json http.{name}: true or false")
+    return flag
 
 
 def http_keys_not_honoured() -> list[str]:
