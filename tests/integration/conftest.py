@@ -64,14 +64,17 @@ def staff(client, django_user_model):
 
 @pytest.fixture
 def connections_in_use(transactional_db):
-    """How many of the pool's connections are checked out once this thread has given its own
-    back. A thread that never returns its connection (one of LangGraph's short-lived threads,
-    say) keeps it checked out for good, and enough of them starve the pool."""
+    """How many more of the pool's connections are checked out than when the test began, once
+    this thread has given its own back. A thread that never returns its connection (one of
+    LangGraph's short-lived threads, say) keeps it checked out for good, and enough of them
+    starve the pool. Counted from the test's start, so a thread another test left running (a
+    scheduler's, a relay's) is not taken for one of this test's."""
 
-    def count() -> int:
+    def checked_out() -> int:
         connection.close()
         gc.collect()  # a lost connection must not be counted back in by its collection
         stats = connection.pool.get_stats()
         return stats["pool_size"] - stats["pool_available"]
 
-    return count
+    before = checked_out()
+    return lambda: checked_out() - before
