@@ -7,6 +7,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from accounts.domain import DEFAULT_TENANT
 from duragraph_site.errors import NotFound
+from prompts import domain
 from prompts.models import Prompt, PromptVersion
 
 
@@ -21,8 +22,12 @@ def prompt_get(
     default text when not given), its prompt loaded with it.
 
     Raises:
+        InvalidInput: a malformed id, version or variant.
         NotFound: no such prompt, version or variant (saying which).
     """
+    prompt_id = domain.validate_prompt_id(prompt_id)
+    version = domain.validate_label(version, "version")
+    variant = domain.validate_label(variant, "variant")
     texts = PromptVersion.objects.select_related("prompt").filter(
         prompt__tenant=tenant, prompt__prompt_id=prompt_id, variant=variant or ""
     )
@@ -48,8 +53,10 @@ def prompt_versions(prompt_id: str, *, tenant: str = DEFAULT_TENANT) -> list[Pro
     """Every text of *prompt_id*, oldest first.
 
     Raises:
+        InvalidInput: a malformed id.
         NotFound: no such prompt.
     """
+    prompt_id = domain.validate_prompt_id(prompt_id)
     prompt = Prompt.objects.filter(tenant=tenant, prompt_id=prompt_id).first()
     if prompt is None:
         raise NotFound(f"Prompt {prompt_id!r} not found")

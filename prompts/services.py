@@ -67,10 +67,11 @@ def prompt_version_create(
     *variant* of a version (of the latest one when *version* is not given).
 
     Raises:
-        InvalidInput: a malformed content or label.
+        InvalidInput: a malformed id, content or label.
         NotFound: *tenant* has no prompt *prompt_id*.
         Conflict: that version (and variant) exists already: versions never change.
     """
+    prompt_id = domain.validate_prompt_id(prompt_id)
     content = domain.validate_content(content)
     version = domain.validate_label(version, "version")
     variant = domain.validate_label(variant, "variant")

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from accounts.authentication import principal_of
 from duragraph_site.api import serializers as api
 from duragraph_site.api.fields import StrictCharField, limit_field, offset_field
-from prompts import domain, selectors, services
+from prompts import selectors, services
 
 
 class PromptTextSerializer(api.Serializer):
@@ -148,9 +148,9 @@ class PromptApi(APIView):
     def get(self, request: Request, prompt_id: str) -> Response:
         params = self.GetInputSerializer.parse(request.query_params)
         text = selectors.prompt_get(
-            domain.validate_prompt_id(prompt_id),
-            version=domain.validate_label(params.get("version"), "version"),
-            variant=domain.validate_label(params.get("variant"), "variant"),
+            prompt_id,
+            version=params.get("version"),
+            variant=params.get("variant"),
             tenant=principal_of(request).tenant,
         )
         return Response(PromptTextSerializer.represent(text))
@@ -180,9 +180,7 @@ class PromptVersionsApi(APIView):
         description="Every text of the prompt, oldest first.",
     )
     def get(self, request: Request, prompt_id: str) -> Response:
-        texts = selectors.prompt_versions(
-            domain.validate_prompt_id(prompt_id), tenant=principal_of(request).tenant
-        )
+        texts = selectors.prompt_versions(prompt_id, tenant=principal_of(request).tenant)
         return Response({"versions": PromptTextSerializer.represent_many(texts)})
 
     @extend_schema(
@@ -194,7 +192,7 @@ class PromptVersionsApi(APIView):
     def post(self, request: Request, prompt_id: str) -> Response:
         body = self.CreateInputSerializer.parse(request.data)
         text = services.prompt_version_create(
-            prompt_id=domain.validate_prompt_id(prompt_id),
+            prompt_id=prompt_id,
             content=body["content"],
             change_log=body.get("change_log") or "",
             version=body.get("version"),
