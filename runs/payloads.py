@@ -114,10 +114,16 @@ def _baggage(baggage: str) -> dict[str, Any]:
 
 
 def build(
-    payload: dict[str, Any], *, stateless: bool, headers: Mapping[str, Any] | None = None
+    payload: dict[str, Any],
+    *,
+    stateless: bool,
+    headers: Mapping[str, Any] | None = None,
+    protocol_v2: bool = False,
 ) -> RunRequest:
     """Turn a (type-checked) run-create body into kwargs, applying LangGraph's rules; *headers*
-    (:func:`request_headers`) join ``config.configurable``, not ``context``.
+    (:func:`request_headers`) join ``config.configurable``, not ``context``. A *protocol_v2* run
+    (``run.start``, :mod:`runs.api.protocol`) may stream the v2-only modes and is marked
+    ``stream_protocol: "v2"`` for the executor.
 
     Raises:
         BadRequest: both context and config.configurable, or resuming without a thread.
@@ -129,7 +135,7 @@ def build(
 
     stream_mode = payload.get("stream_mode") or ["values"]
     stream_mode = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
-    if v2_only := sorted(set(V2_ONLY_STREAM_MODES) & set(stream_mode)):
+    if not protocol_v2 and (v2_only := sorted(set(V2_ONLY_STREAM_MODES) & set(stream_mode))):
         raise InvalidInput(
             f"stream_mode entries {v2_only!r} are only supported on the v2 event streaming endpoints."
         )
@@ -171,6 +177,8 @@ def build(
         "checkpoint_during": payload.get("checkpoint_during", True),
         "durability": durability,
     }
+    if protocol_v2:
+        kwargs["stream_protocol"] = "v2"
     return RunRequest(
         kwargs=kwargs,
         metadata=dict(payload.get("metadata") or {}),

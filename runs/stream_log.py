@@ -118,6 +118,14 @@ def thread_exists(thread_id: uuid.UUID, tenant: str | None = None) -> bool:
         return cursor.fetchone() is not None
 
 
+def graph_of_assistant(assistant_id: Any) -> str | None:
+    """The graph id of an assistant (None when it is gone)."""
+    with connection.cursor() as cursor:
+        cursor.execute(QUERIES["graph_of_assistant"], {"assistant_id": assistant_id})
+        row = cursor.fetchone()
+        return row[0] if row else None
+
+
 def thread_new_runs(
     thread_id: uuid.UUID, known: Sequence[uuid.UUID]
 ) -> list[tuple[uuid.UUID, int, str]]:

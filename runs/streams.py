@@ -24,6 +24,7 @@ from events import store
 from events.domain import StoredEvent
 from runs import live, metrics, stream_log
 from runs.frames import Cursor, Frame, RunFrames, frame_ids, resolve_modes, run_modes_of
+from runs.protocol import ProtocolFrames
 from runs.stream_log import RunInfo, db_call
 
 #: A keep-alive comment is due after this long without a frame (LangGraph: 5 s).
@@ -288,6 +289,33 @@ async def thread_stream(
     ending with ``metadata {"status": "run_done", "run_id"}``; until the thread is deleted.
     Ids are global event ids (see the module docstring)."""
     scope = _ThreadScope(thread_id=thread_id, thread_modes=list(modes), after=last_event_id)
+    async for frame in follow(scope):
+        yield frame
+
+
+class _ProtocolScope(_ThreadScope):
+    """Every run of one thread from its first, as protocol v2 events (:mod:`runs.protocol`)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.graph_names: dict[Any, str] = {}
+
+    def _builder(self, run_id: uuid.UUID, created: dict[str, Any]) -> Any:
+        assistant_id = created.get("assistant_id")
+        if assistant_id not in self.graph_names:
+            self.graph_names[assistant_id] = stream_log.graph_of_assistant(assistant_id) or str(
+                assistant_id
+            )
+        return ProtocolFrames(run_id, self.graph_names[assistant_id])
+
+
+async def protocol_stream(thread_id: uuid.UUID) -> AsyncIterator[Frame | None]:
+    """Protocol v2 events of every run on a thread, replayed from the thread's first run, then
+    live, until the thread is deleted: frames named by the event's method whose data is a
+    :class:`runs.protocol.ProtocolEvent`, with the global event id (``.n`` sub-frames) as a
+    stable ``event_id``. The same thread replays the same sequence, so a connection can number
+    them (``seq``) and a client resume after one (``since``)."""
+    scope = _ProtocolScope(thread_id=thread_id, thread_modes=["run_modes"], after=Cursor(0))
     async for frame in follow(scope):
         yield frame
 

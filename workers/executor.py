@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from langchain_core.callbacks import BaseCallbackHandler
+from langgraph._internal._constants import CONFIG_KEY_STREAM_MESSAGES_V2
 from langgraph.types import Command, Send
 
 from assistants import graphs
@@ -56,6 +57,7 @@ PREGEL_MODES = {
     "tasks": "tasks",
     "checkpoints": "checkpoints",
     "debug": "debug",
+    "tools": "tools",
 }
 #: Always streamed: final values, node start/end events, interrupts.
 INTERNAL_MODES = ("values", "updates", "tasks")
@@ -390,6 +392,15 @@ class Execution:
                 in_time = asyncio.run(
                     self._stream_with_events(graph, input_, config, options, output, record)
                 )
+            elif kwargs.get("stream_protocol") == "v2":
+                # Protocol v2 runs stream messages as content blocks (LangGraph's v2 handler,
+                # which only the v2 stream format attaches).
+                configurable = {**config["configurable"], CONFIG_KEY_STREAM_MESSAGES_V2: True}
+                v2_stream = graph.stream(
+                    input_, {**config, "configurable": configurable}, version="v2", **options
+                )
+                with contextlib.closing(v2_stream) as stream:
+                    in_time = all(record(*_v2_item(part)) for part in stream)
             else:
                 with contextlib.closing(graph.stream(input_, config, **options)) as stream:
                     in_time = all(record(*_item(item)) for item in stream)
@@ -491,6 +502,15 @@ class Execution:
 def _item(item: tuple) -> tuple[tuple[str, ...], str, Any]:
     """``(namespace, mode, data)`` from a stream item (``(mode, data)`` without subgraphs)."""
     return item if len(item) == 3 else ((), *item)
+
+
+def _v2_item(part: dict[str, Any]) -> tuple[tuple[str, ...], str, Any]:
+    """``(namespace, mode, data)`` from a v2 stream part; a values chunk gets back the
+    ``__interrupt__`` key the v2 format moves out of it."""
+    data = part["data"]
+    if part["type"] == "values" and part.get("interrupts") and isinstance(data, dict):
+        data = {**data, "__interrupt__": part["interrupts"]}
+    return tuple(part["ns"]), part["type"], data
 
 
 def _output_events(

@@ -52,13 +52,13 @@ def scope(request: Request) -> str | None:
 
 
 def create_run(
-    request: Request, thread_id: uuid.UUID | None, data: dict
+    request: Request, thread_id: uuid.UUID | None, data: dict, *, protocol_v2: bool = False
 ) -> tuple[Run, payloads.RunRequest]:
     """Create the run a validated :class:`RunCreateSerializer` body describes (stateless when
     *thread_id* is None) for the caller; the run and the request as :mod:`runs.payloads` read
     it. The headers ``http.configurable_headers`` names go into its ``configurable``."""
     headers = payloads.request_headers(request.headers, *langgraph_config.configurable_headers())
-    return create_run_as(principal_of(request), thread_id, data, headers)
+    return create_run_as(principal_of(request), thread_id, data, headers, protocol_v2=protocol_v2)
 
 
 def create_run_as(
@@ -66,9 +66,13 @@ def create_run_as(
     thread_id: uuid.UUID | None,
     data: dict,
     headers: Mapping[str, Any] | None = None,
+    *,
+    protocol_v2: bool = False,
 ) -> tuple[Run, payloads.RunRequest]:
     """:func:`create_run` for a caller known by its principal (the dashboard's pages)."""
-    run_request = payloads.build(data, stateless=thread_id is None, headers=headers)
+    run_request = payloads.build(
+        data, stateless=thread_id is None, headers=headers, protocol_v2=protocol_v2
+    )
     assistant_id = resolve_assistant_id(data["assistant_id"])
     metadata = access.run_authorized(
         principal, thread_id, assistant_id, run_request, stateless=thread_id is None

@@ -14,6 +14,10 @@ ORDER BY version
 SELECT 1 FROM threads_thread
 WHERE thread_id = %(thread_id)s AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
 
+-- graph_of_assistant --
+-- The graph an assistant runs (the protocol stream's lifecycle events name it).
+SELECT graph_id FROM assistants_assistant WHERE assistant_id = %(assistant_id)s
+
 -- thread_new_runs --
 -- The runs of a thread a thread stream does not know yet, oldest first. runs_run.version is
 -- the run stream's version, written in the same transaction as its events.
