@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from accounts.authentication import principal_of
 from duragraph_site.api.errors import exception_handler
 from duragraph_site.api.params import validated
-from duragraph_site.errors import BadRequest
+from duragraph_site.errors import InvalidInput
 from runs import protocol, selectors, streams
 from runs.api import access
 from runs.api.runs import create_run, parse_thread_id, scope
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 #: How long ``input.respond`` waits for the run that raised an interrupt to record it (the
 #: client may answer the streamed interrupt before the run's end is committed).
 INTERRUPT_SETTLE_SECONDS = 5.0
+#: Command ids and stream cursors are JSON numbers every client reads exactly (JavaScript too).
+MAX_ID = 2**53 - 1
+#: How many namespace levels below a prefix a filter may ask for.
+MAX_DEPTH = 100
 #: The protocol's error for what the API refuses, by the HTTP status it would have answered.
 _ERROR_CODES = {401: "permission_denied", 403: "permission_denied"}
 
@@ -61,7 +65,7 @@ COMMAND_REQUEST = {
     "type": "object",
     "required": ["id", "method"],
     "properties": {
-        "id": {"type": "integer"},
+        "id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
         "method": {"type": "string", "enum": ["run.start", "input.respond"]},
         "params": {"type": "object"},
     },
@@ -87,8 +91,8 @@ EVENT_STREAM_REQUEST = {
             "type": "array",
             "items": {"type": "array", "items": {"type": "string"}},
         },
-        "depth": {"type": "integer", "minimum": 0},
-        "since": {"type": "integer", "minimum": 0},
+        "depth": {"type": "integer", "minimum": 0, "maximum": MAX_DEPTH},
+        "since": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     },
 }
 
@@ -104,6 +108,8 @@ class ThreadCommandsApi(APIView):
         thread_uuid = parse_thread_id(thread_id)
         command = request.data
         command_id = command.get("id") if isinstance(command, dict) else None
+        if _is_int(command_id) and not 0 <= command_id <= MAX_ID:
+            raise InvalidInput(f"id must be an integer from 0 to {MAX_ID}")
         if (
             not isinstance(command, dict)
             or not _is_int(command_id)
@@ -182,14 +188,14 @@ async def _numbered(
 
 
 def _event_filter(body: Any) -> protocol.Filter:
-    """The ``EventStreamRequest`` body as a filter (400 naming what is wrong, as LangGraph)."""
+    """The ``EventStreamRequest`` body as a filter (422 naming what is wrong)."""
     if not isinstance(body, dict):
-        raise BadRequest("the body must be an object with channels")
+        raise InvalidInput("the body must be an object with channels")
     channels = body.get("channels")
     if not isinstance(channels, list) or not channels:
-        raise BadRequest("channels is required and must be a non-empty array")
+        raise InvalidInput("channels is required and must be a non-empty array")
     if bad := [repr(c) for c in channels if not protocol.is_channel(c)]:
-        raise BadRequest(
+        raise InvalidInput(
             f"channels contains unsupported entries: {', '.join(bad[:5])}; allowed: "
             f"{', '.join(protocol.CHANNELS)} or custom:<name>"
         )
@@ -198,11 +204,11 @@ def _event_filter(body: Any) -> protocol.Filter:
         isinstance(namespaces, list)
         and all(isinstance(ns, list) and all(isinstance(s, str) for s in ns) for ns in namespaces)
     ):
-        raise BadRequest("namespaces must be an array of arrays of strings")
-    for name in ("depth", "since"):
+        raise InvalidInput("namespaces must be an array of arrays of strings")
+    for name, most in (("depth", MAX_DEPTH), ("since", MAX_ID)):
         value = body.get(name)
-        if value is not None and not (_is_int(value) and value >= 0):
-            raise BadRequest(f"{name} must be an integer >= 0")
+        if value is not None and not (_is_int(value) and 0 <= value <= most):
+            raise InvalidInput(f"{name} must be an integer from 0 to {most}")
     return protocol.Filter(
         channels=frozenset(channels),
         namespaces=tuple(tuple(ns) for ns in namespaces) if namespaces else None,

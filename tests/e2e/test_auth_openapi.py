@@ -88,6 +88,12 @@ BODIES = {
     "workflows_lease_logs": {"chunks": []},
     "prompts_create": {"prompt_id": "intruder/prompt", "content": "x"},
     "prompts_create_version": {"content": "intruded"},
+    "protocol_thread_command_post": {
+        "id": 1,
+        "method": "run.start",
+        "params": {"assistant_id": "simple", "input": {}},
+    },
+    "protocol_thread_events_post": {"channels": ["values"]},
 }
 
 

@@ -68,6 +68,7 @@ BLOCKING_OPERATIONS = {
     "runs_join_stream",
     "runs_join_stream_stateless",
     "threads_join_stream",
+    "protocol_thread_events_post",
 }
 CHECKS = [
     not_a_server_error,
@@ -244,6 +245,7 @@ HUGE = 10**20
 #: otherwise valid (the store checks ``ttl`` in its domain rules, after the fields).
 BASE_BODIES: dict[str, dict[str, Any]] = {
     "store_put_item": {"namespace": ["fuzz"], "key": "k", "value": {}},
+    "protocol_thread_events_post": {"channels": ["values"]},
 }
 #: Methods a client may try; each path must refuse those it does not document.
 PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "FOOBAR")

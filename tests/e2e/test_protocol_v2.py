@@ -59,18 +59,20 @@ def root_ended(event: dict) -> bool:
 
 def test_a_run_started_on_a_new_thread_streams_its_values_and_ends_with_its_output(server):
     async def scenario():
-        client = get_client(url=server.url, api_key=None)
-        async with client.threads.stream(assistant_id="simple") as thread:
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="simple") as thread,
+        ):
             started = await thread.run.start(input={"items": ["in"]})
             values = [snapshot async for snapshot in thread.values]
             output = await thread.output
+            stored = await client.threads.get_state(thread.thread_id)
         events = await raw_events(
             server.url, thread.thread_id, {"channels": ["lifecycle"]}, root_ended
         )
-        stored = await client.threads.get_state(thread.thread_id)
-        return thread.thread_id, started, values, output, events, stored
+        return started, values, output, events, stored
 
-    thread_id, started, values, output, lifecycle, state = run(scenario())
+    started, values, output, lifecycle, state = run(scenario())
     uuid.UUID(started["run_id"])
     assert output == {"items": ["in", "a", "b"]} == state["values"]
     assert values[-1] == output  # the last snapshot streamed is the result
@@ -81,8 +83,10 @@ def test_a_run_started_on_a_new_thread_streams_its_values_and_ends_with_its_outp
 
 def test_a_chat_model_s_reply_streams_as_content_blocks(server):
     async def scenario():
-        client = get_client(url=server.url, api_key=None)
-        async with client.threads.stream(assistant_id="chatty") as thread:
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="chatty") as thread,
+        ):
             await thread.run.start(input={"messages": [{"role": "user", "content": "hi"}]})
             # The streams fill as the iteration pulls events: read them once it ended.
             streams = [message async for message in thread.messages]
@@ -106,8 +110,10 @@ def test_a_chat_model_s_reply_streams_as_content_blocks(server):
 
 def test_an_interrupt_is_requested_and_answered_with_run_respond(server):
     async def scenario():
-        client = get_client(url=server.url, api_key=None)
-        async with client.threads.stream(assistant_id="approval") as thread:
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="approval") as thread,
+        ):
             await thread.run.start(input={"request": "the budget"})
             async for _ in thread.values:
                 pass  # ends when the run stops for input
@@ -131,8 +137,10 @@ def test_an_interrupt_is_requested_and_answered_with_run_respond(server):
 
 def test_every_connection_numbers_the_thread_s_events_alike_and_resumes_after_since(server):
     async def scenario():
-        client = get_client(url=server.url, api_key=None)
-        async with client.threads.stream(assistant_id="nested") as thread:
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="nested") as thread,
+        ):
             await thread.run.start(input={"items": []})
             await thread.output
         every = await raw_events(
@@ -200,5 +208,5 @@ def test_refused_commands_are_protocol_errors_and_change_nothing(server):
     assert method.json()["error"] == "unknown_command"
     assert respond.json()["error"] == "no_such_run"
     assert malformed.status_code == 400 and malformed.json()["error"] == "invalid_argument"
-    assert stream.status_code == 400 and "nope" in stream.json()["detail"]
+    assert stream.status_code == 422 and "nope" in stream.json()["detail"]
     assert thread.status_code == 404  # no command created it

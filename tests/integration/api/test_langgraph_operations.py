@@ -1,7 +1,7 @@
 """Every operation of LangGraph's API (langgraph-api 0.16.7's OpenAPI document: 64 operations,
-listed in tests/e2e/fixtures/langgraph_api_operations.json) is served here, but for the ones
-named in ``NOT_SERVED``: each path resolves to one of our views and its method is not a 405 (but
-where LangGraph's answer is a 405: MCP's GET, a stateless server's)."""
+listed in tests/e2e/fixtures/langgraph_api_operations.json) is served here: each path resolves
+to one of our views and its method is not a 405 (but where LangGraph's answer is a 405: MCP's
+GET, a stateless server's)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db
 OPERATIONS = json.loads(
     (Path(__file__).parents[2] / "e2e" / "fixtures" / "langgraph_api_operations.json").read_text()
 )["operations"]
-#: What is not served yet: protocol v2's thread-centric streaming (issue 15).
-NOT_SERVED = {
-    ("/threads/{thread_id}/commands", "POST"),
-    ("/threads/{thread_id}/stream/events", "POST"),
-}
 #: LangGraph documents these as answering 405 only.
 REFUSED_BY_DESIGN = {("/mcp/", "GET")}
 
@@ -41,7 +36,7 @@ def _names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
-def test_every_langgraph_operation_is_served_but_the_ones_named():
+def test_every_langgraph_operation_is_served():
     assert len(OPERATIONS) == 64
     answered = {(path, method) for path, method in OPERATIONS if served(path, method)}
-    assert {tuple(op) for op in OPERATIONS} - answered == NOT_SERVED
+    assert {tuple(op) for op in OPERATIONS} - answered == set()
