@@ -29,6 +29,7 @@ from django.urls import path  # noqa: E402
 
 from accounts.websockets import AuthenticatedStack  # noqa: E402
 from duragraph_site import custom_app, langgraph_config  # noqa: E402
+from duragraph_site.api.urls import EVENT_STREAMING, V1_PREFIX  # noqa: E402
 from duragraph_site.handlers import APIHandler, BrowserHandler, is_browser_path  # noqa: E402
 from duragraph_site.mount_prefix import mounted_at  # noqa: E402
 from duragraph_site.origins import BrowserOriginGuard  # noqa: E402
@@ -75,6 +76,14 @@ websocket_urlpatterns: list = [
     path("ws/threads/<str:thread_id>", consumers.ThreadStreamConsumer.as_asgi()),
     path("ws/activity", consumers.ActivityConsumer.as_asgi()),
 ]
+if EVENT_STREAMING:  # protocol v2's WebSocket, where LangGraph serves it
+    websocket_urlpatterns += [
+        path(
+            f"{prefix}threads/<str:thread_id>/stream/events",
+            consumers.ProtocolEventsConsumer.as_asgi(),
+        )
+        for prefix in ("", V1_PREFIX)
+    ]
 
 
 async def http_app(

@@ -19,8 +19,9 @@ from typing import Any
 from django.conf import settings
 
 #: ``http``'s route groups that can be removed (``disable_<group>``), as LangGraph documents
-#: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``.
-HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a")
+#: them; ``meta`` is ``/openapi.json``, ``/docs``, ``/info`` and ``/metrics``;
+#: ``event_streaming`` is protocol v2 (which ``disable_runs`` removes too: it creates runs).
+HTTP_GROUPS = ("assistants", "threads", "runs", "store", "meta", "mcp", "a2a", "event_streaming")
 #: ``http`` keys LangGraph documents that DuraGraph does not act on (``manage.py check`` warns):
 #: the generative UI is not served (``disable_ui: true`` asks for no more, so it is not
 #: warned about); request headers are not logged; authentication runs inside the API, after

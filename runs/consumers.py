@@ -10,6 +10,8 @@
   the dashboard's event log, timeline and graph.
 - ``/ws/activity``: hints that runs changed (``run {"run_id", "type"}``, or ``changed {}``
   without NATS): the dashboard's live lists and counters re-read what they show.
+- ``/threads/<thread_id>/stream/events``: LangGraph's streaming protocol v2 over one socket
+  (:class:`ProtocolEventsConsumer`; its own message format, below).
 
 Each message is ``{"event": <name>, "data": <json>, "id": <id>}`` (:meth:`Frame.as_json`); the
 ids are the SSE ids. An unknown run or thread, or a bad parameter, closes the socket with 4404 /
@@ -39,9 +41,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework import exceptions
 
 from accounts.domain import ANONYMOUS, Principal
+from duragraph_site import langgraph_config
 from duragraph_site.errors import InvalidInput, NotFound
-from runs import stream_log, streams
+from runs import payloads, protocol, stream_log, streams
 from runs.api import access
+from runs.api import protocol as protocol_api
 from runs.domain import visible_to
 from runs.frames import RUN_MODES, THREAD_MODES, Frame, parse_last_event_id
 from runs.metrics import WEBSOCKET_STREAMS_OPEN, counted
@@ -213,3 +217,115 @@ async def _runs_of(feed: AsyncIterator[Frame | None], tenant: str) -> AsyncItera
             yield frame
     finally:
         await feed.aclose()  # type: ignore[attr-defined]
+
+
+class ProtocolEventsConsumer(AsyncWebsocketConsumer):
+    """``/threads/<thread_id>/stream/events`` (LangGraph's WebSocket route; the SDK's
+    ``client.threads.stream(..., transport="websocket")``): every text frame the client sends
+    is a protocol command, answered on the socket with its envelope. ``subscription.subscribe``
+    (params: the ``EventStreamRequest`` of ``POST .../stream/events``, ``since`` included)
+    starts sending the thread's events that match, numbered as on every connection, replayed
+    from the thread's first run, then live; ``subscription.unsubscribe`` stops them;
+    ``run.start`` and ``input.respond`` are answered as over HTTP
+    (:func:`runs.api.protocol.answer`). An unknown or invisible thread closes the socket with
+    4404 after an error frame ``{"type": "error", "id": null, ...}``; the thread's deletion
+    closes it with 1000."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self.thread_id = _uuid(self.scope["url_route"]["kwargs"]["thread_id"])
+        principal = self.scope.get("principal")
+        self.principal = principal if isinstance(principal, Principal) else ANONYMOUS
+        try:
+            if self.thread_id is None or not await stream_log.db_call(
+                stream_log.thread_exists, self.thread_id, self.principal.tenant_scope
+            ):
+                raise NotFound("Thread not found")
+            await stream_log.db_call(thread_authorized, self.principal, self.thread_id, "read")
+        except NotFound as error:
+            await self._refuse(CLOSE_NOT_FOUND, "no_such_run", error.message)
+        except exceptions.APIException as refused:  # the custom auth handler's 403, 418...
+            await self._refuse(4000 + refused.status_code, "permission_denied", str(refused.detail))
+
+    async def disconnect(self, code: int) -> None:
+        for task in list(getattr(self, "subscriptions", {}).values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            command = orjson.loads(text_data if text_data is not None else bytes_data or b"")
+        except orjson.JSONDecodeError:
+            await self._send(
+                protocol_api.error_envelope(
+                    None, "invalid_argument", "Protocol commands must be valid JSON."
+                )
+            )
+            return
+        method = command.get("method") if isinstance(command, dict) else None
+        if method in protocol_api.SUBSCRIPTION_COMMANDS and isinstance(command.get("id"), int):
+            await self._send(self._subscription_command(command))
+            return
+        caller = protocol_api.Caller(self.principal, self._configurable_headers())
+        _, answer = await stream_log.db_call(protocol_api.answer, caller, self.thread_id, command)
+        await self._send(answer)
+
+    def _subscription_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        params = command.get("params") if isinstance(command.get("params"), dict) else {}
+        if command["method"] == "subscription.subscribe":
+            try:
+                wanted = protocol_api.event_filter(params)
+            except InvalidInput as error:
+                return protocol_api.error_envelope(command["id"], "invalid_argument", error.message)
+            subscription_id = str(uuid.uuid4())
+            self.subscriptions[subscription_id] = asyncio.create_task(self._pump(wanted))
+            result = {"subscription_id": subscription_id, "replayed_events": 0}
+        elif command["method"] == "subscription.unsubscribe":
+            task = self.subscriptions.pop(str(params.get("subscription_id")), None)
+            if task is None:
+                message = f"Unknown subscription: {params.get('subscription_id')}"
+                return protocol_api.error_envelope(command["id"], "no_such_subscription", message)
+            task.cancel()
+            result = {}
+        else:
+            return protocol_api.error_envelope(
+                command["id"], "not_supported", f"{command['method']} is not served"
+            )
+        return {"type": "success", "id": command["id"], "result": result, "meta": {}}
+
+    async def _pump(self, wanted: protocol.Filter) -> None:
+        """Send the thread's events *wanted* asks for, until the thread is deleted."""
+        frames = protocol_api.numbered(streams.protocol_stream(self.thread_id), wanted)
+        with counted(WEBSOCKET_STREAMS_OPEN):
+            try:
+                async for frame in frames:
+                    if frame is not None:  # heartbeats: WebSocket pings are the server's job
+                        await self._send(frame.data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - tell the client, as LangGraph does, then close
+                logger.exception("protocol WebSocket stream failed")
+                await self._send(
+                    protocol_api.error_envelope(None, "unknown_error", "the thread stream failed")
+                )
+                await self.close(code=1011)
+                return
+            finally:
+                await frames.aclose()  # type: ignore[attr-defined]
+        await self.close(code=1000)  # the thread was deleted: nothing more will come
+
+    def _configurable_headers(self) -> dict[str, Any]:
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in self.scope.get("headers", [])
+        }
+        return payloads.request_headers(headers, *langgraph_config.configurable_headers())
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=orjson.dumps(message).decode())
+
+    async def _refuse(self, code: int, error: str, message: str) -> None:
+        await self._send(protocol_api.error_envelope(None, error, message))
+        await self.close(code=code)

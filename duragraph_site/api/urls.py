@@ -16,3 +16,7 @@ API_APPS = ("assistants", "threads", "runs", "store")
 DISABLED = langgraph_config.disabled_route_groups()
 
 api_patterns = [path("", include(f"{app}.api.urls")) for app in API_APPS if app not in DISABLED]
+#: Protocol v2 creates runs: gone with the runs too (LangGraph's rule).
+EVENT_STREAMING = not DISABLED & {"runs", "event_streaming"}
+if EVENT_STREAMING:
+    api_patterns.append(path("", include("runs.api.protocol_urls")))

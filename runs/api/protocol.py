@@ -16,7 +16,8 @@ not served). Events and their ids: :mod:`runs.protocol`, :func:`runs.streams.pro
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -25,12 +26,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import principal_of
+from accounts.domain import Principal
+from duragraph_site import langgraph_config
 from duragraph_site.api.errors import exception_handler
 from duragraph_site.api.params import validated
 from duragraph_site.errors import InvalidInput
-from runs import protocol, selectors, streams
+from runs import payloads, protocol, selectors, streams
 from runs.api import access
-from runs.api.runs import create_run, parse_thread_id, scope
+from runs.api.runs import create_run_as, parse_thread_id, scope
 from runs.api.serializers import RunCreateSerializer
 from runs.api.streaming import SSEView, sse_response
 from runs.frames import Frame
@@ -48,6 +51,10 @@ INTERRUPT_SETTLE_SECONDS = 5.0
 MAX_ID = 2**53 - 1
 #: How many namespace levels below a prefix a filter may ask for.
 MAX_DEPTH = 100
+#: Commands of a connection's subscriptions: the WebSocket's (runs.consumers), not HTTP's.
+SUBSCRIPTION_COMMANDS = frozenset(
+    {"subscription.subscribe", "subscription.unsubscribe", "subscription.reconnect"}
+)
 #: The protocol's error for what the API refuses, by the HTTP status it would have answered.
 _ERROR_CODES = {401: "permission_denied", 403: "permission_denied"}
 
@@ -107,44 +114,11 @@ class ThreadCommandsApi(APIView):
         """One protocol command for the thread (``run.start``, ``input.respond``)."""
         thread_uuid = parse_thread_id(thread_id)
         command = request.data
-        command_id = command.get("id") if isinstance(command, dict) else None
-        if _is_int(command_id) and not 0 <= command_id <= MAX_ID:
-            raise InvalidInput(f"id must be an integer from 0 to {MAX_ID}")
-        if (
-            not isinstance(command, dict)
-            or not _is_int(command_id)
-            or not isinstance(command.get("method"), str)
-        ):
-            message = "Protocol commands must include an integer id and string method."
-            return Response(
-                {
-                    **_error(
-                        command_id if _is_int(command_id) else None, "invalid_argument", message
-                    ),
-                    "detail": message,
-                },
-                status=400,
-            )
-        params = command.get("params") if isinstance(command.get("params"), dict) else {}
-        try:
-            result = _handle(request, thread_uuid, command["method"], params)
-        except CommandError as error:
-            return Response(_error(command_id, error.code, error.message))
-        except Exception as error:  # noqa: BLE001 - what the API refuses, the protocol's way
-            refused = exception_handler(error, {})
-            if refused is None:
-                raise
-            status = refused.status_code
-            code = _ERROR_CODES.get(status, "invalid_argument" if status < 500 else "unknown_error")
-            return Response(_error(command_id, code, str(refused.data.get("detail"))))
-        return Response(
-            {
-                "type": "success",
-                "id": command_id,
-                "result": result,
-                "meta": {"applied_through_seq": 0},
-            }
-        )
+        if isinstance(command, dict) and _is_int(command.get("id")):
+            if not 0 <= command["id"] <= MAX_ID:
+                raise InvalidInput(f"id must be an integer from 0 to {MAX_ID}")
+        status, body = answer(caller_of(request), thread_uuid, command)
+        return Response(body, status=status)
 
 
 class ThreadEventStreamApi(SSEView):
@@ -163,13 +137,13 @@ class ThreadEventStreamApi(SSEView):
         """The thread's protocol events matching the body's filter, replayed from its first run
         (those after ``since``), then live, until the client goes."""
         thread_uuid = parse_thread_id(thread_id)
-        wanted = _event_filter(request.data)
+        wanted = event_filter(request.data)
         thread_selectors.thread_get(thread_uuid, tenant=scope(request))
         access.thread_authorized(principal_of(request), thread_uuid, "read")
-        return sse_response(request, _numbered(streams.protocol_stream(thread_uuid), wanted))
+        return sse_response(request, numbered(streams.protocol_stream(thread_uuid), wanted))
 
 
-async def _numbered(
+async def numbered(
     frames: AsyncIterator[Frame | None], wanted: protocol.Filter
 ) -> AsyncIterator[Frame | None]:
     """Number every event of the thread (``seq``, the same for every connection: the thread
@@ -187,7 +161,7 @@ async def _numbered(
             )
 
 
-def _event_filter(body: Any) -> protocol.Filter:
+def event_filter(body: Any) -> protocol.Filter:
     """The ``EventStreamRequest`` body as a filter (422 naming what is wrong)."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be an object with channels")
@@ -217,14 +191,58 @@ def _event_filter(body: Any) -> protocol.Filter:
     )
 
 
-# -- commands --------------------------------------------------------------------------------
-def _handle(request: Request, thread_id: uuid.UUID, method: str, params: dict) -> dict:
+# -- commands ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a command: the principal, and the request headers ``langgraph.json``'s
+    ``http.configurable_headers`` copies into the runs it creates."""
+
+    principal: Principal
+    headers: Mapping[str, Any]
+
+
+def caller_of(request: Request) -> Caller:
+    return Caller(
+        principal_of(request),
+        payloads.request_headers(request.headers, *langgraph_config.configurable_headers()),
+    )
+
+
+def answer(caller: Caller, thread_id: uuid.UUID, command: Any) -> tuple[int, dict[str, Any]]:
+    """The answer to one command, ``(HTTP status, body)``: 200 with the protocol's success or
+    error envelope, 400 (the envelope, and ``detail``) for a body that is not a command."""
+    command_id = command.get("id") if isinstance(command, dict) else None
+    if (
+        not isinstance(command, dict)
+        or not (_is_int(command_id) and 0 <= command_id <= MAX_ID)
+        or not isinstance(command.get("method"), str)
+    ):
+        message = "Protocol commands must include an integer id and string method."
+        known_id = command_id if _is_int(command_id) else None
+        return 400, {**error_envelope(known_id, "invalid_argument", message), "detail": message}
+    params = command.get("params") if isinstance(command.get("params"), dict) else {}
+    try:
+        result = _handle(caller, thread_id, command["method"], params)
+    except CommandError as error:
+        return 200, error_envelope(command_id, error.code, error.message)
+    except Exception as error:  # noqa: BLE001 - what the API refuses, the protocol's way
+        refused = exception_handler(error, {})
+        if refused is None:
+            raise
+        status = refused.status_code
+        code = _ERROR_CODES.get(status, "invalid_argument" if status < 500 else "unknown_error")
+        return 200, error_envelope(command_id, code, str(refused.data.get("detail")))
+    success = {"type": "success", "id": command_id, "result": result}
+    return 200, {**success, "meta": {"applied_through_seq": 0}}
+
+
+def _handle(caller: Caller, thread_id: uuid.UUID, method: str, params: dict) -> dict:
     if method == "run.start":
-        return _run_start(request, thread_id, params)
+        return _run_start(caller, thread_id, params)
     if method == "input.respond":
-        _input_respond(request, thread_id, params)
+        _input_respond(caller, thread_id, params)
         return {}
-    if method in ("subscription.subscribe", "subscription.unsubscribe", "subscription.reconnect"):
+    if method in SUBSCRIPTION_COMMANDS:
         raise CommandError(
             "not_supported",
             f"{method}: subscriptions belong to a connection; over HTTP, the body of "
@@ -235,7 +253,7 @@ def _handle(request: Request, thread_id: uuid.UUID, method: str, params: dict) -
     raise CommandError("unknown_command", f"Unknown protocol command: {method}")
 
 
-def _run_start(request: Request, thread_id: uuid.UUID, params: dict) -> dict:
+def _run_start(caller: Caller, thread_id: uuid.UUID, params: dict) -> dict:
     assistant_id = params.get("assistant_id")
     if not isinstance(assistant_id, str) or not assistant_id:
         raise CommandError("invalid_argument", "run.start requires an assistant_id.")
@@ -256,24 +274,24 @@ def _run_start(request: Request, thread_id: uuid.UUID, params: dict) -> dict:
         "multitask_strategy": strategy if strategy in MULTITASK_STRATEGIES else "enqueue",
     }
     # Input while the thread waits on an interrupt answers it (LangGraph's run.start rule).
-    if params.get("input") is not None and _pending_interrupts(request, thread_id, settle=False):
+    if params.get("input") is not None and _pending_interrupts(caller, thread_id, settle=False):
         body["command"] = {"resume": params["input"]}
     else:
         body["input"] = params.get("input")
-    run = _create_protocol_run(request, thread_id, body)
+    run = _create_protocol_run(caller, thread_id, body)
     return {"run_id": str(run.run_id)}
 
 
-def _input_respond(request: Request, thread_id: uuid.UUID, params: dict) -> None:
+def _input_respond(caller: Caller, thread_id: uuid.UUID, params: dict) -> None:
     answers = _answers(params)
     if not thread_selectors.thread_exists(thread_id):
         raise CommandError("no_such_run", "No interrupted run is bound to this thread.")
-    pending = _pending_interrupts(request, thread_id, settle=True)
+    pending = _pending_interrupts(caller, thread_id, settle=True)
     if unknown := [interrupt_id for interrupt_id in answers if interrupt_id not in pending]:
         raise CommandError(
             "no_such_interrupt", f"Unknown or already-consumed interrupt: {unknown[0]}"
         )
-    thread = thread_selectors.thread_get(thread_id, tenant=scope(request))
+    thread = thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
     assistant_id = (thread.metadata or {}).get("assistant_id")
     if not isinstance(assistant_id, str):
         raise CommandError("no_such_run", "No interrupted run is bound to this thread.")
@@ -282,7 +300,7 @@ def _input_respond(request: Request, thread_id: uuid.UUID, params: dict) -> None
         if params.get(name) is not None:
             command[name] = params[name]
     _create_protocol_run(
-        request,
+        caller,
         thread_id,
         {
             "assistant_id": assistant_id,
@@ -313,21 +331,21 @@ def _answers(params: dict) -> dict[str, Any]:
     return answers
 
 
-def _pending_interrupts(request: Request, thread_id: uuid.UUID, *, settle: bool) -> set[str]:
+def _pending_interrupts(caller: Caller, thread_id: uuid.UUID, *, settle: bool) -> set[str]:
     """The ids of the interrupts the thread waits on (none for a thread not there yet). With
     *settle*, a busy thread's run is first waited for (at most
     :data:`INTERRUPT_SETTLE_SECONDS`): a client answers the interrupt it was streamed, which the
     run records when it stops, a moment later."""
     if not thread_selectors.thread_exists(thread_id):
         return set()
-    thread = thread_selectors.thread_get(thread_id, tenant=scope(request))
-    access.thread_authorized(principal_of(request), thread_id, "read")
+    thread = thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
+    access.thread_authorized(caller.principal, thread_id, "read")
     if settle and thread.status == "busy" and not _interrupt_ids(thread):
         for run in selectors.run_list(thread_id, limit=1, status="running"):
             with waiter.watching(run.run_id) as ended:
                 if not selectors.run_is_over(run.run_id):
                     ended.wait(INTERRUPT_SETTLE_SECONDS)
-        thread = thread_selectors.thread_get(thread_id, tenant=scope(request))
+        thread = thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
     return _interrupt_ids(thread)
 
 
@@ -341,7 +359,7 @@ def _interrupt_ids(thread: Thread) -> set[str]:
     }
 
 
-def _create_protocol_run(request: Request, thread_id: uuid.UUID, body: dict[str, Any]) -> Any:
+def _create_protocol_run(caller: Caller, thread_id: uuid.UUID, body: dict[str, Any]) -> Any:
     """A run of the thread (created if need be) streaming every protocol mode."""
     body = {
         **{key: value for key, value in body.items() if value is not None},
@@ -351,11 +369,18 @@ def _create_protocol_run(request: Request, thread_id: uuid.UUID, body: dict[str,
         "if_not_exists": "create",
         "on_completion": "keep",
     }
-    run, _ = create_run(request, thread_id, validated(RunCreateSerializer, body), protocol_v2=True)
+    run, _ = create_run_as(
+        caller.principal,
+        thread_id,
+        validated(RunCreateSerializer, body),
+        caller.headers,
+        protocol_v2=True,
+    )
     return run
 
 
-def _error(command_id: Any, code: str, message: str) -> dict[str, Any]:
+def error_envelope(command_id: Any, code: str, message: str) -> dict[str, Any]:
+    """The protocol's error: ``{"type": "error", "id", "error", "message"}``."""
     return {"type": "error", "id": command_id, "error": code, "message": message}
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from runs.api import crons, protocol, runs, streaming, waiting
+from runs.api import crons, runs, streaming, waiting
 
 urlpatterns = [
     path("runs", runs.StatelessRunsApi.as_view()),
@@ -17,8 +17,6 @@ urlpatterns = [
     # After the cron routes: /runs/crons/<x> is a cron, not a run named "crons".
     path("runs/<str:run_id>/stream", streaming.StatelessRunJoinStreamApi.as_view()),
     path("threads/<str:thread_id>/stream", streaming.ThreadStreamApi.as_view()),
-    path("threads/<str:thread_id>/stream/events", protocol.ThreadEventStreamApi.as_view()),
-    path("threads/<str:thread_id>/commands", protocol.ThreadCommandsApi.as_view()),
     path("threads/<str:thread_id>/runs/crons", crons.ThreadCronCreateApi.as_view()),
     path("threads/<str:thread_id>/runs", runs.ThreadRunsApi.as_view()),
     path("threads/<str:thread_id>/runs/wait", waiting.ThreadRunWaitApi.as_view()),

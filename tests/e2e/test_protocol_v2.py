@@ -210,3 +210,22 @@ def test_refused_commands_are_protocol_errors_and_change_nothing(server):
     assert malformed.status_code == 400 and malformed.json()["error"] == "invalid_argument"
     assert stream.status_code == 422 and "nope" in stream.json()["detail"]
     assert thread.status_code == 404  # no command created it
+
+
+def test_the_websocket_transport_streams_the_same_run(server):
+    async def scenario():
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="approval", transport="websocket") as thread,
+        ):
+            await thread.run.start(input={"request": "a socket"})
+            async for _ in thread.values:
+                pass  # ends when the run stops for input
+            asked = list(thread.interrupts)
+            await thread.run.respond("granted")
+            output = await thread.output
+        return asked, output
+
+    asked, output = run(scenario())
+    assert len(asked) == 1 and asked[0]["namespace"] == []
+    assert output == {"request": "a socket", "decision": "granted"}

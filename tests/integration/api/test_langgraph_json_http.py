@@ -92,6 +92,19 @@ def test_threads_and_runs_can_go_too(configure):
     assert status("POST", "/assistants/search") == 200
 
 
+@pytest.mark.parametrize("flag", ["disable_event_streaming", "disable_runs"])
+def test_protocol_v2_goes_with_its_flag_and_with_the_runs(configure, flag):
+    thread_id = uuid.uuid4()
+    stream = f"/threads/{thread_id}/stream/events"
+    command = {"id": 1, "method": "agent.getTree"}
+    assert status("POST", f"/threads/{thread_id}/commands", command) == 200
+    configure(**{flag: True})
+    for prefix in ("", "/api/v1"):
+        assert status("POST", f"{prefix}/threads/{thread_id}/commands", command) == 404
+        assert status("POST", prefix + stream, {"channels": ["values"]}) == 404
+    assert status("POST", "/threads") == 200
+
+
 def test_without_flags_every_group_is_served(configure):
     configure()
     assert status("POST", "/assistants/search") == 200
