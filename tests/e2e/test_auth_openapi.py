@@ -316,6 +316,11 @@ def test_websockets_without_credentials_are_refused_at_the_handshake(secured, ob
                 pass
         return error.value.response.status_code
 
-    for path in (f"/ws/threads/{objects['thread_id']}", f"/ws/runs/{objects['run_id']}"):
+    for path in (
+        f"/ws/threads/{objects['thread_id']}",
+        f"/ws/runs/{objects['run_id']}",
+        f"/threads/{objects['thread_id']}/stream/events",  # protocol v2's
+        f"/api/v1/threads/{objects['thread_id']}/stream/events",
+    ):
         for headers in ({}, {"x-api-key": FORGED}):
             assert asyncio.run(refused(path, headers)) == 403, (path, headers)
