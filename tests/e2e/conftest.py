@@ -27,6 +27,7 @@ E2E_GRAPH_SPECS = {
     "chain": f"{E2E_GRAPHS}:chain",
     "cached": f"{E2E_GRAPHS}:cached",
     "delegating": f"{E2E_GRAPHS}:delegating",
+    "tooled": f"{E2E_GRAPHS}:tooled",
     # The streaming tests' graphs (tests/e2e/stream_graphs.py), also served by the reference
     # server when tests/e2e/record_reference_streams.py records the fixture.
     **{

@@ -7,8 +7,11 @@ import os
 import time
 from typing import Annotated
 
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
+from langchain_core.tools import tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import CachePolicy
 from typing_extensions import TypedDict
@@ -172,4 +175,28 @@ def _look(state: Seen, config: RunnableConfig) -> dict:
 #: request headers ``http.configurable_headers`` lets through).
 headers = (
     StateGraph(Seen).add_node("look", _look).add_edge(START, "look").add_edge("look", END).compile()
+)
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def _call_add(state: MessagesState) -> dict:
+    call = {"name": "add", "args": {"a": 2, "b": 3}, "id": "call-add-1", "type": "tool_call"}
+    return {"messages": [AIMessage(content="", tool_calls=[call])]}
+
+
+#: A model's tool call (made up: no LLM) that a ``ToolNode`` runs: the ``tools`` stream mode
+#: has something to show.
+tooled = (
+    StateGraph(MessagesState)
+    .add_node("model", _call_add)
+    .add_node("tools", ToolNode([add]))
+    .add_edge(START, "model")
+    .add_edge("model", "tools")
+    .add_edge("tools", END)
+    .compile()
 )

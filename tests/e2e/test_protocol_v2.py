@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def server(api_server, tmp_path_factory):
-    env = {**api_server.env, "DURAGRAPH_EXECUTOR_GRAPHS": "simple,chatty,approval,nested"}
+    graphs = "simple,chatty,approval,nested,tooled"
+    env = {**api_server.env, "DURAGRAPH_EXECUTOR_GRAPHS": graphs}
     executor = start_executor(env, tmp_path_factory.mktemp("protocol"), name="protocol")
     yield api_server
     executor.stop()
@@ -133,6 +134,42 @@ def test_an_interrupt_is_requested_and_answered_with_run_respond(server):
         "payload": {"question": "Approve the budget?"},
     }
     assert output == {"request": "the budget", "decision": "approved"}
+
+
+def test_a_tool_call_streams_as_a_handle_with_its_input_and_output(server):
+    async def scenario():
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="tooled") as thread,
+        ):
+            await thread.run.start(input={"messages": [{"role": "user", "content": "2+3?"}]})
+            calls = [call async for call in thread.tool_calls]
+            outputs = [await call.output for call in calls]
+            return calls, outputs
+
+    calls, outputs = run(scenario())
+    assert [(call.tool_call_id, call.name, call.input) for call in calls] == [
+        ("call-add-1", "add", {"a": 2, "b": 3})
+    ]
+    assert outputs[0]["content"] == "5"  # the ToolMessage the tool node made
+
+
+def test_a_subgraph_is_discovered_with_its_own_events(server):
+    async def scenario():
+        async with (
+            get_client(url=server.url, api_key=None) as client,
+            client.threads.stream(assistant_id="nested") as thread,
+        ):
+            await thread.run.start(input={"items": []})
+            handles = [handle async for handle in thread.subgraphs]
+            output = await thread.output
+            return handles, output
+
+    handles, output = run(scenario())
+    assert [(handle.graph_name, handle.status) for handle in handles] == [("child", "completed")]
+    assert handles[0].path[0].startswith("child:")
+    # The child's whole state comes back through the parent's reducer, as in LangGraph.
+    assert output == {"items": ["prepared", "prepared", "inner"]}
 
 
 def test_every_connection_numbers_the_thread_s_events_alike_and_resumes_after_since(server):
