@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from langchain_core.callbacks import BaseCallbackHandler
+# LangGraph's own switch for its content-block message handler (private: langgraph is pinned).
 from langgraph._internal._constants import CONFIG_KEY_STREAM_MESSAGES_V2
 from langgraph.types import Command, Send
 

@@ -16,6 +16,20 @@ def test_an_item_without_subgraphs_gets_the_root_namespace():
     assert executor._item((("child:1",), "updates", {})) == (("child:1",), "updates", {})
 
 
+def test_a_v2_stream_part_is_an_item_and_its_values_keep_their_interrupts():
+    interrupt = Interrupt(value="ok?", id="i-1")
+    part = {"type": "values", "ns": (), "data": {"n": 1}, "interrupts": (interrupt,)}
+    assert executor._v2_item(part) == ((), "values", {"n": 1, "__interrupt__": (interrupt,)})
+    quiet = {"type": "values", "ns": (), "data": {"n": 1}, "interrupts": ()}
+    assert executor._v2_item(quiet) == ((), "values", {"n": 1})
+    message = ({"event": "message-start", "id": "m1"}, {"langgraph_node": "chat"})
+    assert executor._v2_item({"type": "messages", "ns": ("child:1",), "data": message}) == (
+        ("child:1",),
+        "messages",
+        message,
+    )
+
+
 # -- chunks -> run events -------------------------------------------------------------------------
 def test_a_chunk_of_a_requested_mode_is_recorded_as_json():
     events = executor._output_events([], "updates", {"node": {"n": (1, 2)}}, {"updates"})
