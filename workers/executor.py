@@ -27,7 +27,6 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from langchain_core.callbacks import BaseCallbackHandler
-# LangGraph's own switch for its content-block message handler (private: langgraph is pinned).
 from langgraph._internal._constants import CONFIG_KEY_STREAM_MESSAGES_V2
 from langgraph.types import Command, Send
 
@@ -394,8 +393,9 @@ class Execution:
                     self._stream_with_events(graph, input_, config, options, output, record)
                 )
             elif kwargs.get("stream_protocol") == "v2":
-                # Protocol v2 runs stream messages as content blocks (LangGraph's v2 handler,
-                # which only the v2 stream format attaches).
+                # Protocol v2 runs stream messages as content blocks: LangGraph's v2 handler,
+                # which only the v2 stream format attaches, switched on by a key of its own
+                # (from a private module: langgraph is pinned).
                 configurable = {**config["configurable"], CONFIG_KEY_STREAM_MESSAGES_V2: True}
                 v2_stream = graph.stream(
                     input_, {**config, "configurable": configurable}, version="v2", **options
