@@ -41,9 +41,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework import exceptions
 
 from accounts.domain import ANONYMOUS, Principal
-from duragraph_site import langgraph_config
 from duragraph_site.errors import InvalidInput, NotFound
-from runs import payloads, protocol, stream_log, streams
+from runs import protocol, stream_log, streams
 from runs.api import access
 from runs.api import protocol as protocol_api
 from runs.domain import visible_to
@@ -268,7 +267,11 @@ class ProtocolEventsConsumer(AsyncWebsocketConsumer):
         if method in protocol_api.SUBSCRIPTION_COMMANDS and isinstance(command.get("id"), int):
             await self._send(self._subscription_command(command))
             return
-        caller = protocol_api.Caller(self.principal, self._configurable_headers())
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in self.scope.get("headers", [])
+        }
+        caller = protocol_api.caller_of(self.principal, headers)
         _, answer = await stream_log.db_call(protocol_api.answer, caller, self.thread_id, command)
         await self._send(answer)
 
@@ -315,13 +318,6 @@ class ProtocolEventsConsumer(AsyncWebsocketConsumer):
             finally:
                 await frames.aclose()  # type: ignore[attr-defined]
         await self.close(code=1000)  # the thread was deleted: nothing more will come
-
-    def _configurable_headers(self) -> dict[str, Any]:
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in self.scope.get("headers", [])
-        }
-        return payloads.request_headers(headers, *langgraph_config.configurable_headers())
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(text_data=orjson.dumps(message).decode())

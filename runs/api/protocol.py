@@ -117,7 +117,9 @@ class ThreadCommandsApi(APIView):
         if isinstance(command, dict) and _is_int(command.get("id")):
             if not 0 <= command["id"] <= MAX_ID:
                 raise InvalidInput(f"id must be an integer from 0 to {MAX_ID}")
-        status, body = answer(caller_of(request), thread_uuid, command)
+        status, body = answer(
+            caller_of(principal_of(request), request.headers), thread_uuid, command
+        )
         return Response(body, status=status)
 
 
@@ -201,10 +203,11 @@ class Caller:
     headers: Mapping[str, Any]
 
 
-def caller_of(request: Request) -> Caller:
+def caller_of(principal: Principal, headers: Mapping[str, str]) -> Caller:
+    """The caller of a request or a socket: *headers* are all it sent; the run takes those
+    ``http.configurable_headers`` names."""
     return Caller(
-        principal_of(request),
-        payloads.request_headers(request.headers, *langgraph_config.configurable_headers()),
+        principal, payloads.request_headers(headers, *langgraph_config.configurable_headers())
     )
 
 
@@ -274,7 +277,8 @@ def _run_start(caller: Caller, thread_id: uuid.UUID, params: dict) -> dict:
         "multitask_strategy": strategy if strategy in MULTITASK_STRATEGIES else "enqueue",
     }
     # Input while the thread waits on an interrupt answers it (LangGraph's run.start rule).
-    if params.get("input") is not None and _pending_interrupts(caller, thread_id, settle=False):
+    thread = _visible_thread(caller, thread_id) if params.get("input") is not None else None
+    if thread is not None and _interrupt_ids(thread):
         body["command"] = {"resume": params["input"]}
     else:
         body["input"] = params.get("input")
@@ -284,14 +288,14 @@ def _run_start(caller: Caller, thread_id: uuid.UUID, params: dict) -> dict:
 
 def _input_respond(caller: Caller, thread_id: uuid.UUID, params: dict) -> None:
     answers = _answers(params)
-    if not thread_selectors.thread_exists(thread_id):
+    thread = _settled_thread(caller, thread_id)
+    if thread is None:
         raise CommandError("no_such_run", "No interrupted run is bound to this thread.")
-    pending = _pending_interrupts(caller, thread_id, settle=True)
+    pending = _interrupt_ids(thread)
     if unknown := [interrupt_id for interrupt_id in answers if interrupt_id not in pending]:
         raise CommandError(
             "no_such_interrupt", f"Unknown or already-consumed interrupt: {unknown[0]}"
         )
-    thread = thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
     assistant_id = (thread.metadata or {}).get("assistant_id")
     if not isinstance(assistant_id, str):
         raise CommandError("no_such_run", "No interrupted run is bound to this thread.")
@@ -331,22 +335,28 @@ def _answers(params: dict) -> dict[str, Any]:
     return answers
 
 
-def _pending_interrupts(caller: Caller, thread_id: uuid.UUID, *, settle: bool) -> set[str]:
-    """The ids of the interrupts the thread waits on (none for a thread not there yet). With
-    *settle*, a busy thread's run is first waited for (at most
-    :data:`INTERRUPT_SETTLE_SECONDS`): a client answers the interrupt it was streamed, which the
-    run records when it stops, a moment later."""
+def _visible_thread(caller: Caller, thread_id: uuid.UUID) -> Thread | None:
+    """The thread, for a caller who may read it (None when there is no such thread yet;
+    NotFound for another tenant's, the custom auth handler's refusals)."""
     if not thread_selectors.thread_exists(thread_id):
-        return set()
+        return None
     thread = thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
     access.thread_authorized(caller.principal, thread_id, "read")
-    if settle and thread.status == "busy" and not _interrupt_ids(thread):
-        for run in selectors.run_list(thread_id, limit=1, status="running"):
-            with waiter.watching(run.run_id) as ended:
-                if not selectors.run_is_over(run.run_id):
-                    ended.wait(INTERRUPT_SETTLE_SECONDS)
-        thread = thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
-    return _interrupt_ids(thread)
+    return thread
+
+
+def _settled_thread(caller: Caller, thread_id: uuid.UUID) -> Thread | None:
+    """:func:`_visible_thread`, once a busy thread's running run ended (at most
+    :data:`INTERRUPT_SETTLE_SECONDS`): a client answers the interrupt it was streamed, which
+    the run records when it stops, a moment later."""
+    thread = _visible_thread(caller, thread_id)
+    if thread is None or thread.status != "busy" or _interrupt_ids(thread):
+        return thread
+    for run in selectors.run_list(thread_id, limit=1, status="running"):
+        with waiter.watching(run.run_id) as ended:
+            if not selectors.run_is_over(run.run_id):
+                ended.wait(INTERRUPT_SETTLE_SECONDS)
+    return thread_selectors.thread_get(thread_id, tenant=caller.principal.tenant_scope)
 
 
 def _interrupt_ids(thread: Thread) -> set[str]:
